@@ -1,0 +1,120 @@
+// Package futex wraps the Linux futex system calls for words in shared
+// memory. Every operation here is a shared (not FUTEX_PRIVATE_FLAG) futex
+// operation, so it works across processes on MAP_SHARED mappings: the kernel
+// keys such futexes by (inode, offset), not by virtual address.
+//
+// Waits may return spuriously; every caller must re-check its condition.
+package futex
+
+import (
+	"context"
+	"math"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/abi"
+)
+
+// Futex operation codes and flags from <linux/futex.h>.
+const (
+	OpWait          = 0
+	OpWake          = 1
+	OpWaitBitset    = 9
+	OpWakeBitset    = 10
+	PrivateFlag     = 128
+	ClockRealtime   = 256
+	BitsetMatchAny  = 0xffffffff
+	Waiters         = 0x80000000 // FUTEX_WAITERS, robust/PI lock words
+	OwnerDied       = 0x40000000 // FUTEX_OWNER_DIED
+	TIDMask         = 0x3fffffff // FUTEX_TID_MASK
+	WakeAll         = math.MaxInt32
+	Futex2SizeU32   = 2
+	Futex2Private   = 128
+	FutexWaitvMax   = 128
+	clockMonotonic  = 1
+	cancelBackoffNs = 20_000
+)
+
+// Wait sleeps while *addr == val, until another process or thread calls
+// Wake on the same word, the timeout passes, or a spurious wake-up. A
+// negative timeout waits forever. It returns nil after a wake-up, when *addr
+// no longer held val on entry (EAGAIN), or on EINTR, and
+// os.ErrDeadlineExceeded when the timeout expired. It never allocates.
+func Wait(addr *uint32, val uint32, timeout time.Duration) error {
+	var tsp *abi.Timespec
+	var ts abi.Timespec
+	if timeout >= 0 {
+		ts = abi.DurationToTimespec(timeout)
+		tsp = &ts
+	}
+	_, err := Futex(addr, OpWait, val, tsp, nil, 0)
+	switch err {
+	case nil, unix.EAGAIN, unix.EINTR:
+		return nil
+	case unix.ETIMEDOUT:
+		return os.ErrDeadlineExceeded
+	}
+	return os.NewSyscallError("futex_wait", err)
+}
+
+// WaitContext is Wait bounded by ctx: it returns ctx.Err() once ctx is done
+// (context.DeadlineExceeded at the deadline). A futex wait cannot be
+// cancelled by a signal (the Go runtime's handlers use SA_RESTART and the
+// kernel restarts FUTEX_WAIT), so cancellation wakes the word instead and
+// repeats the wake until this waiter has returned; other waiters on the same
+// word see a spurious wake-up, which every futex protocol tolerates.
+//
+// With a context that can never be cancelled it does not allocate.
+func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
+	if ctx.Done() == nil {
+		return Wait(addr, val, -1)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	timeout := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return context.DeadlineExceeded
+		}
+	}
+	var returned atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		backoff := time.Duration(cancelBackoffNs)
+		for !returned.Load() {
+			Wake(addr, WakeAll)
+			time.Sleep(backoff)
+			if backoff < 10*time.Millisecond {
+				backoff *= 2
+			}
+		}
+	})
+	err := Wait(addr, val, timeout)
+	returned.Store(true)
+	stop()
+	if err == os.ErrDeadlineExceeded {
+		return context.DeadlineExceeded
+	}
+	if err == nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+	}
+	return err
+}
+
+// Wake wakes at most n waiters blocked on addr and returns how many it woke.
+func Wake(addr *uint32, n int) (int, error) {
+	if n < 0 {
+		n = WakeAll
+	}
+	woken, err := Futex(addr, OpWake, uint32(n), nil, nil, 0)
+	if err != nil {
+		return 0, os.NewSyscallError("futex_wake", err)
+	}
+	return woken, nil
+}

@@ -1,0 +1,144 @@
+// Package ipctest is a kit for tests that exercise Linux IPC against the
+// real kernel: unique names and keys, snapshots of every IPC object on the
+// host, and a leak gate for TestMain that fails a run which leaves objects
+// behind.
+package ipctest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// Object identifies one IPC object on the host.
+type Object struct {
+	Kind string // "msg", "sem", "shm" (SysV), "posix-shm" (/dev/shm), "mqueue"
+	ID   int    // SysV id; -1 for named objects
+	Key  int32  // SysV key
+	Name string // named objects: the name under /dev/shm or /dev/mqueue
+	CPID int    // SysV shm creator pid, 0 when unknown
+}
+
+func (o Object) String() string {
+	if o.ID >= 0 {
+		return fmt.Sprintf("%s id=%d key=%#x", o.Kind, o.ID, uint32(o.Key))
+	}
+	return fmt.Sprintf("%s %s", o.Kind, o.Name)
+}
+
+// Snapshot is the set of IPC objects visible to this process.
+type Snapshot map[string]Object
+
+// Take lists SysV objects from /proc/sysvipc, POSIX shared memory and
+// named semaphores from /dev/shm, and message queues from /dev/mqueue
+// (when mounted).
+func Take() (Snapshot, error) {
+	s := Snapshot{}
+	for _, kind := range []string{"msg", "sem", "shm"} {
+		f, err := os.Open("/proc/sysvipc/" + kind)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue // kernel without CONFIG_SYSVIPC
+			}
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) < 3 {
+				continue
+			}
+			key, _ := strconv.ParseInt(fs[0], 10, 64)
+			id, _ := strconv.Atoi(fs[1])
+			o := Object{Kind: kind, ID: id, Key: int32(key)}
+			if kind == "shm" && len(fs) > 4 {
+				o.CPID, _ = strconv.Atoi(fs[4])
+			}
+			s[o.String()] = o
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for dir, kind := range map[string]string{"/dev/shm": "posix-shm", "/dev/mqueue": "mqueue"} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			o := Object{Kind: kind, ID: -1, Name: e.Name()}
+			s[o.String()] = o
+		}
+	}
+	return s, nil
+}
+
+// Added returns the objects in after that are not in s, sorted.
+func (s Snapshot) Added(after Snapshot) []Object {
+	var out []Object
+	for k, o := range after {
+		if _, ok := s[k]; !ok {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+var seq atomic.Uint64
+
+// Prefix is the start of every name that Name makes in this process.
+func Prefix() string { return fmt.Sprintf("ipckit-test-%d-", os.Getpid()) }
+
+// Name returns a name unique to this process and call, such as
+// "ipckit-test-1234-7-queue", valid for POSIX shm, semaphores and queues.
+func Name(what string) string {
+	return fmt.Sprintf("%s%d-%s", Prefix(), seq.Add(1), what)
+}
+
+// Owned reports whether o was made by this process through Name (named
+// objects) or, for SysV shared memory, was created by this process.
+func Owned(o Object) bool {
+	if o.ID < 0 {
+		return strings.Contains(o.Name, Prefix())
+	}
+	return o.CPID == os.Getpid()
+}
+
+// Main runs the tests and then fails the run if objects that this test
+// process owns (see Owned) remain. Packages use it from TestMain:
+//
+//	func TestMain(m *testing.M) { ipctest.Main(m) }
+//
+// Objects of other kinds cannot be told apart from those of processes
+// running beside this one; the suite-wide gate (ipckit's test.sh) catches
+// those.
+func Main(m *testing.M) {
+	code := m.Run()
+	after, err := Take()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipctest: snapshot:", err)
+		os.Exit(1)
+	}
+	var leaks []string
+	for _, o := range after {
+		if Owned(o) {
+			leaks = append(leaks, o.String())
+		}
+	}
+	if len(leaks) > 0 {
+		sort.Strings(leaks)
+		fmt.Fprintf(os.Stderr, "ipctest: FAIL: the tests left %d IPC objects behind:\n  %s\n", len(leaks), strings.Join(leaks, "\n  "))
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

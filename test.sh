@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The full test suite: formatting, vet, cgo-free cross builds for every
+# Linux GOARCH, the generated-code staleness check, the race-enabled tests
+# with a suite-wide IPC leak gate, and the extra legs in tests/legs.d.
+set -euo pipefail
+cd "$(dirname "$0")"
+step() { printf '\n=== %s\n' "$*"; }
+
+step gofmt
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
+
+step go vet
+go vet ./...
+
+step "cgo-free builds for every Linux GOARCH"
+for arch in $(go tool dist list | sed -n 's#^linux/##p'); do
+  GOOS=linux GOARCH=$arch CGO_ENABLED=0 go build ./... || { echo "build failed for $arch"; exit 1; }
+  GOOS=linux GOARCH=$arch CGO_ENABLED=0 go vet ./... >/dev/null || { echo "vet failed for $arch"; exit 1; }
+done
+echo ok
+
+step "generated code is up to date"
+go run ./gen -check
+
+step "leak gate: snapshot"
+before=$(mktemp); after=$(mktemp)
+go run ./ipctest/cmd/ipcsnap > "$before"
+
+step "go test -race ./..."
+go test -race -count=1 ./...
+
+for leg in tests/legs.d/*.sh; do
+  [ -e "$leg" ] || continue
+  step "leg $(basename "$leg")"
+  bash "$leg"
+done
+
+step "leak gate: compare"
+go run ./ipctest/cmd/ipcsnap > "$after"
+leaked=$(LC_ALL=C comm -13 "$before" "$after")
+if [ -n "$leaked" ]; then
+  echo "the suite left IPC objects behind:"; echo "$leaked"; exit 1
+fi
+echo "no IPC object left behind"
