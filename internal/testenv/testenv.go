@@ -5,14 +5,17 @@
 package testenv
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where every test
@@ -153,12 +156,102 @@ func Child(t testing.TB, name string, args ...string) *exec.Cmd {
 	if _, ok := children[name]; !ok {
 		t.Fatalf("testenv: child %q is not registered", name)
 	}
+	// Under qemu-user, os.Executable still names the emulated test binary
+	// (qemu answers /proc/self/exe for its guest), but without binfmt_misc
+	// the host cannot exec it directly: start it through the emulator.
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, args...)
+	var cmd *exec.Cmd
+	if prefix := ExecPrefix(); len(prefix) > 0 {
+		cmd = exec.Command(prefix[0], append(append(prefix[1:len(prefix):len(prefix)], exe), args...)...)
+	} else {
+		cmd = exec.Command(exe, args...)
+	}
 	cmd.Env = append(os.Environ(), childEnv+"="+name)
 	cmd.Stderr = os.Stderr
 	return cmd
+}
+
+// Cross-architecture legs (tests/legs.d/qemu.sh) run test binaries built
+// for another GOARCH under a user-mode emulator and set IPCKIT_EXEC to the
+// command words that run such a binary, e.g.
+// "qemu-aarch64-static -L /usr/aarch64-linux-gnu". binfmt_misc is not
+// assumed, so every binary built for GOARCH (the re-executed test binary
+// and C peers built with CC) must be started through that prefix; Command
+// and Child do it.
+const execEnv = "IPCKIT_EXEC"
+
+// ExecPrefix returns the words of $IPCKIT_EXEC: empty when binaries built
+// for GOARCH run natively.
+func ExecPrefix() []string { return strings.Fields(os.Getenv(execEnv)) }
+
+// Emulated reports whether this test binary runs under a user-mode
+// emulator (qemu-user), as the cross-architecture legs arrange.
+func Emulated() bool { return len(ExecPrefix()) > 0 }
+
+// SkipUnderEmulation skips the test when it runs under qemu-user, stating
+// why the emulator cannot run it. It is for documented limitations of
+// the emulator (listed in tests/PORTABILITY.md), never for missing tools;
+// natively it does nothing, so the test always runs in the native legs.
+func SkipUnderEmulation(t testing.TB, why string) {
+	t.Helper()
+	if Emulated() {
+		t.Skipf("cannot run under user-mode emulation (%s, GOARCH=%s): %s", os.Getenv(execEnv), runtime.GOARCH, why)
+	}
+}
+
+// Command returns a command that runs bin, a program built for the test's
+// GOARCH (by BuildC with CC), with args: through $IPCKIT_EXEC under a
+// cross-architecture leg, directly otherwise. A program built for another
+// architecture (a host-only compiler such as musl-gcc under a qemu leg)
+// cannot run beside an emulated test: the test is skipped with that reason.
+func Command(t testing.TB, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	prefix := ExecPrefix()
+	if len(prefix) == 0 {
+		return exec.Command(bin, args...)
+	}
+	if ok, why := builtForGOARCH(bin); !ok {
+		SkipUnderEmulation(t, fmt.Sprintf("peer %s was not built for GOARCH=%s (%s); only a cross compiler's output can run under the emulator", filepath.Base(bin), runtime.GOARCH, why))
+	}
+	words := append(append([]string{}, prefix[1:]...), bin)
+	return exec.Command(prefix[0], append(words, args...)...)
+}
+
+// builtForGOARCH reports whether the ELF executable bin targets GOARCH
+// (machine, word size and byte order); scripts and unreadable files are
+// given the benefit of the doubt.
+func builtForGOARCH(bin string) (bool, string) {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return true, ""
+	}
+	defer f.Close()
+	want, ok := elfMachines[runtime.GOARCH]
+	if !ok {
+		return true, ""
+	}
+	class := elf.ELFCLASS32
+	if strconv.IntSize == 64 {
+		class = elf.ELFCLASS64
+	}
+	order := elf.ELFDATA2LSB
+	if bigEndian {
+		order = elf.ELFDATA2MSB
+	}
+	if f.Machine != want || f.Class != class || f.Data != order {
+		return false, fmt.Sprintf("it is %v %v %v", f.Machine, f.Class, f.Data)
+	}
+	return true, ""
+}
+
+var bigEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 0 }()
+
+var elfMachines = map[string]elf.Machine{
+	"386": elf.EM_386, "amd64": elf.EM_X86_64, "arm": elf.EM_ARM, "arm64": elf.EM_AARCH64,
+	"loong64": elf.EM_LOONGARCH, "mips": elf.EM_MIPS, "mipsle": elf.EM_MIPS,
+	"mips64": elf.EM_MIPS, "mips64le": elf.EM_MIPS, "ppc64": elf.EM_PPC64,
+	"ppc64le": elf.EM_PPC64, "riscv64": elf.EM_RISCV, "s390x": elf.EM_S390,
 }
