@@ -18,7 +18,7 @@ func mqRoundTrip(t *testing.T) error {
 	if err != nil {
 		return err
 	}
-	p := &b[1] // the slash stays in the byte before, as glibc and qemu-user expect
+	p := &b[1]                  // the slash stays in the byte before, as glibc and qemu-user expect
 	attr := [8]int{0, 4, 16, 0} // struct mq_attr: C longs flags, maxmsg, msgsize, curmsgs, reserved[4]
 	fd, _, errno := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, uintptr(unsafe.Pointer(&attr)), 0, 0)
 	if errno != 0 {
