@@ -73,6 +73,10 @@ func CC(t testing.TB) string {
 	return Tool(t, "cc")
 }
 
+// Cross reports whether C peers are built with a cross compiler: the
+// test binary is 386 on an amd64 host, or a cross leg set $IPCKIT_CC.
+func Cross() bool { return runtime.GOARCH == "386" || os.Getenv("IPCKIT_CC") != "" }
+
 var buildMu sync.Mutex
 
 // BuildC compiles C sources (paths, or names under tests/c) into an
@@ -89,6 +93,11 @@ func BuildC(t testing.TB, cc string, out string, srcs []string, flags ...string)
 	defer buildMu.Unlock()
 	bin := filepath.Join(t.TempDir(), out)
 	args := append([]string{"-O2", "-Wall", "-std=gnu11", "-pthread", "-o", bin, "-I", filepath.Join(Root(), "tests", "c")}, flags...)
+	if Cross() {
+		// Cross-built peers link statically, so they need neither the
+		// target's dynamic loader on the host nor qemu's -L.
+		args = append(args, "-static")
+	}
 	for _, s := range srcs {
 		if !filepath.IsAbs(s) {
 			s = CSource(s)
@@ -203,22 +212,28 @@ func SkipUnderEmulation(t testing.TB, why string) {
 }
 
 // Command returns a command that runs bin, a program built for the test's
-// GOARCH (by BuildC with CC), with args: through $IPCKIT_EXEC under a
-// cross-architecture leg, directly otherwise. A program built for another
-// architecture (a host-only compiler such as musl-gcc under a qemu leg)
-// cannot run beside an emulated test: the test is skipped with that reason.
-func Command(t testing.TB, bin string, args ...string) *exec.Cmd {
-	t.Helper()
+// architecture (by BuildC with CC), with args. Under an emulated
+// cross-architecture leg, $IPCKIT_EXEC (for example
+// "qemu-aarch64-static -L /usr/aarch64-linux-gnu") is put in front of it.
+// A program built for another architecture (by a host-only compiler such
+// as musl-gcc) is run directly on the host instead, beside the emulated
+// test; a test whose peer must share the test's own ABI (struct layouts
+// in shared memory, say) calls SkipUnderEmulation for such peers.
+func Command(bin string, args ...string) *exec.Cmd {
 	prefix := ExecPrefix()
 	if len(prefix) == 0 {
 		return exec.Command(bin, args...)
 	}
-	if ok, why := builtForGOARCH(bin); !ok {
-		SkipUnderEmulation(t, fmt.Sprintf("peer %s was not built for GOARCH=%s (%s); only a cross compiler's output can run under the emulator", filepath.Base(bin), runtime.GOARCH, why))
+	if ok, _ := builtForGOARCH(bin); !ok {
+		return exec.Command(bin, args...)
 	}
 	words := append(append([]string{}, prefix[1:]...), bin)
 	return exec.Command(prefix[0], append(words, args...)...)
 }
+
+// BuiltForGOARCH reports whether the executable bin was built for the
+// test's GOARCH, and if not, what it was built for.
+func BuiltForGOARCH(bin string) (bool, string) { return builtForGOARCH(bin) }
 
 // builtForGOARCH reports whether the ELF executable bin targets GOARCH
 // (machine, word size and byte order); scripts and unreadable files are

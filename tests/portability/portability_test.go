@@ -54,7 +54,7 @@ func newPeer(t *testing.T) cPeer {
 // run runs the peer with args and returns its trimmed stdout.
 func (p cPeer) run(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := testenv.Command(t, p.bin, args...).CombinedOutput()
+	out, err := testenv.Command(p.bin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("C peer %v: %v\n%s", args, err, out)
 	}
@@ -345,7 +345,7 @@ func TestSemTLayoutAndWake(t *testing.T) {
 		}
 		atomic.CompareAndSwapUint32(w, old, old-dec)
 	}
-	cmd := testenv.Command(t, p.bin, "semwait", itoa(id), "20000")
+	cmd := testenv.Command(p.bin, "semwait", itoa(id), "20000")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
