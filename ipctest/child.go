@@ -84,25 +84,56 @@ const Nobody = 65534
 
 // Unprivileged is Command for a child that runs as uid and gid (use
 // Nobody) with no supplementary groups, to test permission errors
-// against the real kernel. The test binary is copied to a directory every
-// user can read, since go test builds it in a private one. Changing the
-// user needs root: otherwise the test is skipped (failed with CI=true).
+// against the real kernel; see AsUser.
 func Unprivileged(t testing.TB, uid, gid uint32, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	return AsUser(t, Command(t, name, args...), uid, gid)
+}
+
+// AsUser makes cmd, a command that re-executes the test binary (from
+// Command, or any helper that starts os.Executable(), directly or through
+// an emulator prefix), run as uid and gid with no supplementary groups.
+// go test builds the binary in a directory only its owner can enter, so
+// AsUser points cmd at a copy in a directory every user can read (made
+// once per test binary run), and runs it from there with HOME and TMPDIR
+// pointing at it. Changing the user needs root: otherwise the test is
+// skipped (failed with CI=true).
+func AsUser(t testing.TB, cmd *exec.Cmd, uid, gid uint32) *exec.Cmd {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		testenv.SkipOrFail(t, "ipctest: running a child as uid %d needs root", uid)
 	}
-	exe, err := publicCopy(t)
+	exe, err := os.Executable()
 	if err != nil {
 		t.Fatalf("ipctest: %v", err)
 	}
-	cmd := command(t, exe, name, args)
-	cmd.Dir = filepath.Dir(exe)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}},
+	pub, err := publicCopy(t)
+	if err != nil {
+		t.Fatalf("ipctest: %v", err)
+	}
+	replaced := false
+	if cmd.Path == exe {
+		cmd.Path, replaced = pub, true
+	}
+	for i, a := range cmd.Args {
+		if a == exe {
+			cmd.Args[i], replaced = pub, true
+		}
+	}
+	if !replaced {
+		t.Fatalf("ipctest: AsUser: %v does not run the test binary %s", cmd.Args, exe)
+	}
+	cmd.Dir = filepath.Dir(pub)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
 	}
 	// HOME and TMPDIR may point at root's private directories.
-	cmd.Env = append(filterEnv(cmd.Env, "HOME=", "TMPDIR=", "GOCOVERDIR="), "HOME="+filepath.Dir(exe), "TMPDIR="+filepath.Dir(exe))
+	cmd.Env = append(filterEnv(env, "HOME=", "TMPDIR=", "GOCOVERDIR="), "HOME="+filepath.Dir(pub), "TMPDIR="+filepath.Dir(pub))
 	return cmd
 }
 
@@ -111,9 +142,9 @@ var public struct {
 	path string
 }
 
-// publicCopy copies the test binary, once per process, into a fresh
-// directory with mode 0755, removed when the test ends... and reused by
-// later tests of the same process while it exists.
+// publicCopy copies the test binary into a fresh directory with mode
+// 0755, removed when the test that made it ends; later calls in the same
+// test reuse it.
 func publicCopy(t testing.TB) (string, error) {
 	public.Lock()
 	defer public.Unlock()

@@ -240,7 +240,7 @@ func TestShmidDSAgrees(t *testing.T) {
 	mode := ds.Perm.Mode & 0o777
 	goSide := fmt.Sprintf("segsz=%d cpid=%d nattch=%d mode=%o uid=%d", ds.Segsz, ds.Cpid, ds.Nattch, mode, ds.Perm.Uid)
 	cSide := p.run(t, "shmstat", itoa(id))
-	if runtime.GOARCH == "s390x" && testenv.Emulated() {
+	if testenv.IPCPermModeUnreliable() {
 		// qemu-user 7.2 copies ipc_perm.mode as 16 bits for s390x, whose
 		// kernel and glibc use a 32-bit mode_t: both sides see mode<<16.
 		t.Logf("qemu-user s390x ipc_perm.mode quirk: ignoring mode (Go %o)", mode)
