@@ -10,8 +10,8 @@
 // (usually an invalid argument that a present feature rejects with EINVAL
 // or EFAULT, while a missing one gives ENOSYS). The first call runs the
 // probe; later calls return the cached answer. The predeclared probes are
-// [FutexWaitv], [Futex2], [StatAny], [IPCNamespace], [Mqueue], [SysVIPC],
-// [Time64] and [MsgCopy].
+// [FutexWaitv], [Futex2], [StatAny], [IPCNamespace], [Mqueue], [MqNotify],
+// [SysVIPC], [Time64], [MsgCopy] and [RobustList].
 //
 // # Errors
 //

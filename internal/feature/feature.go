@@ -85,5 +85,5 @@ func (ft *Test) Supported() bool { return ft.Err() == nil }
 
 // All lists the predeclared probes, for tools and tests.
 func All() []*Test {
-	return []*Test{SysVIPC, StatAny, MsgCopy, Mqueue, IPCNamespace, Time64, FutexWaitv, Futex2}
+	return []*Test{SysVIPC, StatAny, MsgCopy, Mqueue, MqNotify, IPCNamespace, Time64, FutexWaitv, Futex2, RobustList}
 }

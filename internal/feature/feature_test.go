@@ -135,6 +135,8 @@ var emulatorLacks = map[*feature.Test]string{
 	feature.FutexWaitv: "qemu-user 7.2 answers ENOSYS for futex_waitv (449)",
 	feature.Futex2:     "qemu-user 7.2 answers ENOSYS for futex_wake (454)",
 	feature.StatAny:    "qemu-user 7.2 translates only the msgctl/semctl/shmctl commands it knows and answers EINVAL for *_STAT_ANY",
+	feature.MqNotify:   "qemu-user 7.2 answers ENOSYS for mq_notify",
+	feature.RobustList: "qemu-user answers ENOSYS for set_robust_list/get_robust_list (the host kernel cannot walk a list in guest memory)",
 }
 
 // TestProbesMatchKernelVersion holds every probe to its declared minimum

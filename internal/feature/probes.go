@@ -116,6 +116,26 @@ var Mqueue = configurable(NewTest("POSIX message queues", "2.6.6", func() error 
 	return os.NewSyscallError("mq_open", errno)
 }))
 
+// MqNotify probes mq_notify(2) (Linux 2.6.6, with POSIX message queues):
+// a bad descriptor gives EBADF when the call exists. qemu-user 7.2 does
+// not implement it (ENOSYS) although the host kernel does.
+var MqNotify = configurable(NewTest("mq_notify", "2.6.6", func() error {
+	_, _, errno := unix.Syscall(unix.SYS_MQ_NOTIFY, ^uintptr(0), 0, 0)
+	return probeErrno(errno)
+}))
+
+// RobustList probes the robust futex list (set_robust_list and
+// get_robust_list, Linux 2.6.17), which crash-safe locks shared with
+// glibc's robust mutexes need. The probe only reads the calling thread's
+// head (get_robust_list), so it changes nothing. qemu-user does not
+// implement either call (ENOSYS): the list lives in guest memory that the
+// host kernel cannot walk at thread exit.
+var RobustList = NewTest("robust futex list (set_robust_list)", "2.6.17", func() error {
+	var head, size uintptr
+	_, _, errno := unix.Syscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&head)), uintptr(unsafe.Pointer(&size)))
+	return probeErrno(errno)
+})
+
 // IPCNamespace probes IPC namespaces (CLONE_NEWIPC, CONFIG_IPC_NS). The
 // probe looks for /proc/self/ns/ipc, which Linux 3.0 introduced; creating
 // a namespace needs CAP_SYS_ADMIN, which a probe must not assume.
