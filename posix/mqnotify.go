@@ -15,13 +15,13 @@ import (
 
 // sigev_notify values and the mq_notify netlink cookie (abi-facts.md §3.3).
 const (
-	sigevSignal    = 0
-	sigevNone      = 1
-	sigevThread    = 2
-	notifyCookie   = 32
-	notifyWokenUp  = 1
-	notifyRemoved  = 2
-	netlinkRouteNL = 0 // NETLINK_ROUTE; the protocol does not matter to mq_notify
+	sigevSignal    = abi.SIGEV_SIGNAL
+	sigevNone      = abi.SIGEV_NONE
+	sigevThread    = abi.SIGEV_THREAD
+	notifyCookie   = abi.NOTIFY_COOKIE_LEN
+	notifyWokenUp  = abi.NOTIFY_WOKENUP
+	notifyRemoved  = abi.NOTIFY_REMOVED
+	netlinkRouteNL = unix.NETLINK_ROUTE // the protocol does not matter to mq_notify
 )
 
 // NotifyEvent is what a Notify channel delivers.

@@ -4,13 +4,12 @@
 package posix
 
 import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/ipckit/ipckit/internal/abi"
+	"golang.org/x/sys/unix"
+	"unsafe"
 )
 
+// _zero gives empty slices an address to pass to the kernel.
 var _zero uintptr
 
 func MqOpen(name string, oflag int, mode uint32, attr *abi.MqAttr) (fd int, err error) {
@@ -41,13 +40,13 @@ func MqUnlink(name string) (err error) {
 }
 
 func MqTimedsend(mqd int, msg []byte, prio uint32, abstime *abi.Timespec) (err error) {
-	var _p0 unsafe.Pointer
+	var _p1 unsafe.Pointer
 	if len(msg) > 0 {
-		_p0 = unsafe.Pointer(&msg[0])
+		_p1 = unsafe.Pointer(&msg[0])
 	} else {
-		_p0 = unsafe.Pointer(&_zero)
+		_p1 = unsafe.Pointer(&_zero)
 	}
-	_, _, e1 := unix.Syscall6(abi.SysMqTimedsend, uintptr(mqd), uintptr(_p0), uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(abstime)), 0)
+	_, _, e1 := unix.Syscall6(abi.SysMqTimedsend, uintptr(mqd), uintptr(_p1), uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(abstime)), 0)
 	if e1 != 0 {
 		err = e1
 	}
@@ -55,13 +54,13 @@ func MqTimedsend(mqd int, msg []byte, prio uint32, abstime *abi.Timespec) (err e
 }
 
 func MqTimedreceive(mqd int, buf []byte, prio *uint32, abstime *abi.Timespec) (n int, err error) {
-	var _p0 unsafe.Pointer
+	var _p1 unsafe.Pointer
 	if len(buf) > 0 {
-		_p0 = unsafe.Pointer(&buf[0])
+		_p1 = unsafe.Pointer(&buf[0])
 	} else {
-		_p0 = unsafe.Pointer(&_zero)
+		_p1 = unsafe.Pointer(&_zero)
 	}
-	r0, _, e1 := unix.Syscall6(abi.SysMqTimedreceive, uintptr(mqd), uintptr(_p0), uintptr(len(buf)), uintptr(unsafe.Pointer(prio)), uintptr(unsafe.Pointer(abstime)), 0)
+	r0, _, e1 := unix.Syscall6(abi.SysMqTimedreceive, uintptr(mqd), uintptr(_p1), uintptr(len(buf)), uintptr(unsafe.Pointer(prio)), uintptr(unsafe.Pointer(abstime)), 0)
 	n = int(r0)
 	if e1 != 0 {
 		err = e1
