@@ -2,6 +2,7 @@ package posix_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -261,7 +262,7 @@ func TestTypedViews(t *testing.T) {
 		{"overrun", func() error { _, err := posix.ArrayAt[uint64](m, 8, 512); return err }()},
 		{"negative offset", func() error { _, err := posix.ValueAt[uint8](m, -1); return err }()},
 		{"negative count", func() error { _, err := posix.ArrayAt[uint8](m, 0, -1); return err }()},
-		{"huge count", func() error { _, err := posix.ArrayAt[uint64](m, 0, 1<<62); return err }()},
+		{"huge count", func() error { _, err := posix.ArrayAt[uint64](m, 0, math.MaxInt); return err }()},
 		{"pointer type", func() error { _, err := posix.ValueAt[*int](m, 0); return err }()},
 		{"string field", func() error { _, err := posix.ValueAt[struct{ S string }](m, 0); return err }()},
 		{"slice", func() error { _, err := posix.ArrayAt[[]byte](m, 0, 1); return err }()},
@@ -276,4 +277,3 @@ func TestTypedViews(t *testing.T) {
 		t.Errorf("view of closed mapping: %v", err)
 	}
 }
-
