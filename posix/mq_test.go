@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -560,5 +561,61 @@ func TestListQueues(t *testing.T) {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
 	if bytes.Contains(b, []byte("ipckit-mqueue-")) {
 		t.Errorf("private mqueue mount leaked into this mount namespace:\n%s", b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "ipckit-mqueue-*")); len(left) > 0 {
+		t.Errorf("temporary mount points left behind: %v", left)
+	}
+}
+
+// The raw generated calls on the same queue, for comparison with
+// BenchmarkQueueSendReceive (the handle's poller and semaphore overhead).
+func BenchmarkQueueRawSendReceive(b *testing.B) {
+	name := ipctest.Name("rawbench")
+	fd, err := posix.MqOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, &abi.MqAttr{Maxmsg: 8, Msgsize: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer posix.MqUnlink(name)
+	defer unix.Close(fd)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	var prio uint32
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := posix.MqTimedsend(fd, msg, 1, nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := posix.MqTimedreceive(fd, buf, &prio, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A Send parked on a full queue is woken by a receive (EPOLLOUT), and a
+// Receive parked on an empty queue by a send from another descriptor.
+func TestQueueBlockedSendWakes(t *testing.T) {
+	q := newQueue(t, 1, 8)
+	other := openAgain(t, q, unix.O_RDWR)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := q.Send(ctx, []byte("first"), 0); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- q.Send(ctx, []byte("second"), 0) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("Send on a full queue returned early: %v", err)
+	default:
+	}
+	buf := make([]byte, 8)
+	if n, _, err := other.Receive(ctx, buf); err != nil || string(buf[:n]) != "first" {
+		t.Fatalf("Receive = %q %v", buf[:n], err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("woken Send: %v", err)
+	}
+	if n, _, err := other.Receive(ctx, buf); err != nil || string(buf[:n]) != "second" {
+		t.Fatalf("Receive = %q %v", buf[:n], err)
 	}
 }
