@@ -117,8 +117,10 @@ func (nt *mqNotifier) loop() {
 
 // Notify registers this process for a one-shot notification, delivered on
 // the returned channel, when the queue goes from empty to non-empty while
-// no receiver is waiting (a waiting Receive takes the message instead). The
-// channel yields one NotifyEvent and is then closed.
+// no process is blocked in mq_timedreceive on it (such a receiver takes
+// the message instead). Goroutines waiting in this package's Receive are
+// parked in the poller, not in mq_timedreceive, so they do not suppress
+// the notification. The channel yields one NotifyEvent and is then closed.
 //
 // This is what glibc's SIGEV_THREAD does underneath: the kernel sends a
 // 32-byte cookie to a netlink socket; here that socket is read by the Go

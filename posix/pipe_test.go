@@ -89,6 +89,11 @@ func TestPipeDuplexAndSimplex(t *testing.T) {
 			if _, err := a.Recv(ctx, buf); err != io.EOF {
 				t.Fatalf("Recv after peer close: %v, want EOF", err)
 			}
+			if duplex { // writing to a closed peer fails; the process lives on
+				if err := a.Send(ctx, []byte("x")); !errors.Is(err, unix.EPIPE) {
+					t.Fatalf("Send to a closed peer: %v, want EPIPE", err)
+				}
+			}
 		})
 	}
 }

@@ -197,6 +197,43 @@ func TestMemfdSeals(t *testing.T) {
 	if _, err := posix.CheckSealed(f, posix.SealWrite); err == nil {
 		t.Error("CheckSealed did not notice the missing SealWrite")
 	}
+
+	// SealWrite: refused while a shared writable mapping exists, then
+	// forbids writes and writable mappings.
+	g, err := posix.MemfdCreate("write-seal", 4096, posix.MemfdAllowSealing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	m, err := posix.Map(g, 0, 4096, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(m.Bytes(), "frozen")
+	if err := posix.AddSeals(g, posix.SealWrite); !errors.Is(err, unix.EBUSY) {
+		t.Errorf("SealWrite with a writable mapping: %v, want EBUSY", err)
+	}
+	m.Close()
+	if err := posix.AddSeals(g, posix.SealWrite|posix.SealSize); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.WriteAt([]byte("x"), 0); !errors.Is(err, unix.EPERM) {
+		t.Errorf("write after SealWrite: %v, want EPERM", err)
+	}
+	if _, err := posix.Map(g, 0, 4096, 0); !errors.Is(err, unix.EPERM) {
+		t.Errorf("writable mapping after SealWrite: %v, want EPERM", err)
+	}
+	ro, err := posix.Map(g, 0, 4096, posix.MapReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if string(ro.Bytes()[:6]) != "frozen" {
+		t.Error("read-only mapping lost the contents")
+	}
+	if size, err := posix.CheckSealed(g, posix.SealWrite); err != nil || size != 4096 {
+		t.Errorf("CheckSealed(SealWrite) = %d %v", size, err)
+	}
 }
 
 type header struct {
