@@ -193,6 +193,8 @@ type frameReader struct {
 	buf  []byte
 	err  error
 	fn   func(uintptr) bool
+	// partial holds the body bytes an interrupted Recv had read
+	partial []byte
 }
 
 var errTooSmall = errors.New("buffer too small")
@@ -282,29 +284,31 @@ func (c *Conn) recv(ctx context.Context, buf []byte) (int, error) {
 	if r.hoff == 4 && r.size > len(buf) {
 		return 0, &MsgSizeError{Size: r.size}
 	}
-	if r.hoff == 4 && r.boff > 0 && len(buf) >= r.size {
-		// continuing a message whose first part was read into an earlier
-		// buffer (the earlier Recv was cancelled)
-		copy(buf, r.buf[:r.boff])
+	if r.boff > 0 {
+		// continuing a message whose first part an earlier, interrupted
+		// Recv read (and saved)
+		copy(buf, r.partial[:r.boff])
 	}
 	r.buf, r.err = buf, nil
 	err := c.p.waitHeld(ctx, false, r.fn)
 	if err == nil {
 		err = r.err
 	}
-	r.buf = buf[:0] // keep the partial body reachable for a continuation
+	r.buf = nil
 	if err == errTooSmall {
 		return 0, &MsgSizeError{Size: r.size}
 	}
 	if err != nil {
 		if r.boff > 0 {
-			r.buf = buf
+			// The caller owns buf again: keep our own copy of the part
+			// read so far (allocates only on this interrupted path).
+			r.partial = append(r.partial[:0], buf[:r.boff]...)
 		}
 		return 0, err
 	}
 	n := r.size
 	raceWriteRange(buf[:n])
-	r.hoff, r.size, r.boff, r.buf = 0, 0, 0, nil
+	r.hoff, r.size, r.boff = 0, 0, 0
 	return n, nil
 }
 

@@ -462,3 +462,36 @@ func TestRecvFilesTruncated(t *testing.T) {
 		t.Errorf("truncated receive leaked %d descriptors", after-before)
 	}
 }
+
+// A Recv interrupted in the middle of a message keeps what it read; the
+// next Recv, into another buffer, returns the whole message intact.
+func TestPipeRecvResumesAfterCancel(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := posix.NewConn(fds[0], "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer unix.Close(fds[1])
+	// Write a 10-byte frame by hand, only half of the body at first.
+	msg := []byte("0123456789")
+	unix.Write(fds[1], append([]byte{0, 0, 0, 10}, msg[:5]...))
+	first := make([]byte, 16)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := r.Recv(ctx, first); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv of half a message: %v", err)
+	}
+	for i := range first {
+		first[i] = 'X' // the caller reuses its buffer
+	}
+	unix.Write(fds[1], msg[5:])
+	second := make([]byte, 10)
+	n, err := r.Recv(context.Background(), second)
+	if err != nil || string(second[:n]) != string(msg) {
+		t.Fatalf("resumed Recv = %q %v", second[:n], err)
+	}
+}
