@@ -11,6 +11,10 @@ import (
 	"github.com/ipckit/ipckit/internal/blocking"
 )
 
+// accessRW asks a get call for read and write access: the kernel checks
+// the requested bits against the caller's class (owner, group, other).
+const accessRW = 0o666
+
 // Options control how an object is created.
 type Options struct {
 	// Mode holds the permission bits; zero means 0600.

@@ -27,9 +27,13 @@ func CreateQueue(key Key, o *Options) (*Queue, error) {
 }
 
 // OpenQueue opens the existing queue for key; a missing one is an error
-// matching os.ErrNotExist.
+// matching os.ErrNotExist, and one this process may not read and write is
+// an error matching os.ErrPermission. (The kernel checks only the access a
+// get call asks for; Open* ask for read and write, as a C program's
+// msgget(key, 0600) does, so a permission problem surfaces here rather
+// than at the first send.)
 func OpenQueue(key Key) (*Queue, error) {
-	id, err := Msgget(key, 0)
+	id, err := Msgget(key, accessRW)
 	if err != nil {
 		return nil, wrap("msgget", err)
 	}

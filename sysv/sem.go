@@ -28,7 +28,7 @@ func CreateSemSet(key Key, nsems int, o *Options) (*SemSet, error) {
 
 // OpenSemSet opens the existing set for key.
 func OpenSemSet(key Key) (*SemSet, error) {
-	id, err := Semget(key, 0, 0)
+	id, err := Semget(key, 0, accessRW)
 	if err != nil {
 		return nil, wrap("semget", err)
 	}

@@ -27,7 +27,7 @@ func CreateSegment(key Key, size int, o *Options) (*Segment, error) {
 
 // OpenSegment opens the existing segment for key.
 func OpenSegment(key Key) (*Segment, error) {
-	id, err := Shmget(key, 0, 0)
+	id, err := Shmget(key, 0, accessRW)
 	if err != nil {
 		return nil, wrap("shmget", err)
 	}
