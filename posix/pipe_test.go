@@ -118,12 +118,24 @@ func TestPipeCancel(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Recv ignored cancellation")
 	}
-	// A Send cancelled part-way breaks the sending side.
-	sctx, scancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// A Send cancelled part-way breaks the sending side. Cancel only once
+	// part of the 8 MiB message (far more than the socket buffer) has
+	// reached the peer, so the cancellation lands mid-frame.
+	sctx, scancel := context.WithCancel(context.Background())
 	defer scancel()
-	err = b.Send(sctx, make([]byte, 8<<20)) // far more than the socket buffer
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Send of 8 MiB with nobody reading: %v", err)
+	serr := make(chan error, 1)
+	go func() { serr <- b.Send(sctx, make([]byte, 8<<20)) }()
+	if ok, err := a.Poll(context.Background()); !ok || err != nil {
+		t.Fatalf("Poll: %v %v", ok, err)
+	}
+	scancel()
+	select {
+	case err := <-serr:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Send of 8 MiB: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send ignored cancellation")
 	}
 	if err := b.Send(context.Background(), []byte("x")); !errors.Is(err, posix.ErrBrokenStream) {
 		t.Fatalf("Send after torn frame: %v, want ErrBrokenStream", err)
