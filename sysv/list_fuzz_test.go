@@ -12,6 +12,8 @@ func FuzzParseProc(f *testing.F) {
 	f.Add("       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n          0      32768   600          3     0     0     0     0          0 1700000000\n")
 	f.Add("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n          0          5  1600                  4096   100   100      1     0     0     0     0 1700000000          0 1700000000                  4096                     0\n")
 	f.Add("key perms uid gid cuid cgid ctime\n-1 99999999999 x y z\n")
+	// Repeated column names once indexed past a short row.
+	f.Add("key key perms uid gid cuid cgid ctime msqid shmid semid\n1 2 3 4 5 6 7 8 9 10\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		for _, k := range []Kind{MessageQueue, SemaphoreSet, SharedMemory} {
 			objs, err := parseProc(k, strings.NewReader(text))
