@@ -33,6 +33,9 @@ go run ./ipctest/cmd/ipcsnap > "$before"
 step "go test -race ./..."
 go test -race -count=1 ./...
 
+step "allocation tests without -race (sync.Pool is randomised under it)"
+go test -count=1 -run 'Alloc' ./...
+
 for leg in tests/legs.d/*.sh; do
   [ -e "$leg" ] || continue
   step "leg $(basename "$leg")"
