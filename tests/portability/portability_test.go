@@ -120,6 +120,7 @@ func semSetval(t *testing.T, id, num int, arg uintptr) {
 // architectures, in the high half on big-endian 64-bit ones, where the
 // kernel reads arg >> 32. The C peer and the Go side must agree both ways.
 func TestSemunByValue(t *testing.T) {
+	ipctest.CheckLeaks(t)
 	p := newPeer(t)
 	id := newSemSet(t, 3)
 
@@ -157,15 +158,24 @@ func high(v uint64) uintptr { return uintptr(v << 32) }
 
 // TestMsgbufLongMtype exchanges messages whose type is a C long (4 bytes
 // on 386, 8 on 64-bit), in both directions, including msgrcv's negative
-// msgtyp (lowest type <= |msgtyp|), which must travel as a long.
+// msgtyp (lowest type <= |msgtyp|), which must travel as a long. It runs
+// in a private IPC namespace (ipctest.InNewIPCNamespace) with a fixed
+// key, which no other process can collide with; the C peer, forked from
+// the namespace's thread, shares it.
 func TestMsgbufLongMtype(t *testing.T) {
 	p := newPeer(t)
-	id, _, errno := unix.Syscall(unix.SYS_MSGGET, 0, ipcCreat|0o600, 0)
-	if errno != 0 {
-		t.Fatalf("msgget: %v", errno)
-	}
-	t.Cleanup(func() { unix.Syscall(unix.SYS_MSGCTL, id, ipcRmid, 0) })
+	ipctest.InNewIPCNamespace(t, func() {
+		const key = 0x1234
+		id, _, errno := unix.Syscall(unix.SYS_MSGGET, key, ipcCreat|unix.IPC_EXCL|0o600, 0)
+		if errno != 0 {
+			t.Fatalf("msgget: %v", errno)
+		}
+		defer unix.Syscall(unix.SYS_MSGCTL, id, ipcRmid, 0)
+		exchangeLongMtype(t, p, id)
+	})
+}
 
+func exchangeLongMtype(t *testing.T, p cPeer, id uintptr) {
 	// C -> Go.
 	p.run(t, "msgsnd", itoa(int(id)), "2147483647", "from-c")
 	buf := make([]byte, wordSize+64)
@@ -231,6 +241,7 @@ func newSegment(t *testing.T, size int) (int, []byte) {
 // TestShmidDSAgrees compares IPC_STAT of one segment as glibc's struct
 // shmid_ds (C) and golang.org/x/sys's SysvShmDesc (Go) see it.
 func TestShmidDSAgrees(t *testing.T) {
+	ipctest.CheckLeaks(t)
 	p := newPeer(t)
 	id, _ := newSegment(t, 8192)
 	var ds unix.SysvShmDesc
@@ -311,6 +322,7 @@ func semPost(mem []byte) error {
 // protocol: a C process blocked in sem_timedwait on a semaphore in SysV
 // shared memory is woken by a Go post that uses internal/futex.
 func TestSemTLayoutAndWake(t *testing.T) {
+	ipctest.CheckLeaks(t)
 	p := newPeer(t)
 	id, mem := newSegment(t, 4096)
 	p.run(t, "seminit", itoa(id), "5")
