@@ -95,7 +95,7 @@ func Unprivileged(t testing.TB, uid, gid uint32, name string, args ...string) *e
 // an emulator prefix), run as uid and gid with no supplementary groups.
 // go test builds the binary in a directory only its owner can enter, so
 // AsUser points cmd at a copy in a directory every user can read (made
-// once per test binary run), and runs it from there with HOME and TMPDIR
+// once per test binary run and removed by Main), and runs it from there with HOME and TMPDIR
 // pointing at it. Changing the user needs root: otherwise the test is
 // skipped (failed with CI=true).
 func AsUser(t testing.TB, cmd *exec.Cmd, uid, gid uint32) *exec.Cmd {
@@ -142,9 +142,8 @@ var public struct {
 	path string
 }
 
-// publicCopy copies the test binary into a fresh directory with mode
-// 0755, removed when the test that made it ends; later calls in the same
-// test reuse it.
+// publicCopy copies the test binary, once per process, into a fresh
+// directory with mode 0755 that Main removes after the tests.
 func publicCopy(t testing.TB) (string, error) {
 	public.Lock()
 	defer public.Unlock()
@@ -161,21 +160,27 @@ func publicCopy(t testing.TB) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t.Cleanup(func() {
-		public.Lock()
-		defer public.Unlock()
-		os.RemoveAll(dir)
-		public.path = ""
-	})
 	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
 		return "", err
 	}
 	dst := filepath.Join(dir, filepath.Base(exe))
 	if err := copyFile(dst, exe, 0o755); err != nil {
+		os.RemoveAll(dir)
 		return "", err
 	}
 	public.path = dst
 	return dst, nil
+}
+
+// removePublicCopy deletes what publicCopy made; Main calls it.
+func removePublicCopy() {
+	public.Lock()
+	defer public.Unlock()
+	if public.path != "" {
+		os.RemoveAll(filepath.Dir(public.path))
+		public.path = ""
+	}
 }
 
 func copyFile(dst, src string, mode os.FileMode) error {

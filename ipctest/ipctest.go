@@ -128,6 +128,7 @@ func Owned(o Object) bool {
 func Main(m *testing.M) {
 	runChildIfAsked()
 	code := m.Run()
+	removePublicCopy()
 	after, err := Take()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ipctest: snapshot:", err)
