@@ -279,3 +279,12 @@ var elfMachines = map[string]elf.Machine{
 // permission checks are unaffected. Tests that check or set modes skip
 // those steps when it is true (tests/PORTABILITY.md).
 func IPCPermModeUnreliable() bool { return Emulated() && runtime.GOARCH == "s390x" }
+
+// MsqPIDsUnreliable reports whether msqid_ds.msg_lspid and msg_lrpid from
+// IPC_STAT cannot be trusted because of the emulator: qemu-user (7.2)
+// copies them as 8-byte fields for 64-bit guests, while the kernel's are
+// 4-byte pids at offsets 96 and 100. On little-endian guests (arm64) lrpid
+// reads 0; on big-endian ones (s390x) lspid reads 0 and lrpid reads the
+// sender's pid. Tests that check these pids skip that step when it is
+// true (tests/PORTABILITY.md).
+func MsqPIDsUnreliable() bool { return Emulated() && strconv.IntSize == 64 }
