@@ -87,3 +87,13 @@ func (ft *Test) Supported() bool { return ft.Err() == nil }
 func All() []*Test {
 	return []*Test{SysVIPC, StatAny, MsgCopy, Mqueue, MqNotify, IPCNamespace, Time64, FutexWaitv, Futex2, RobustList}
 }
+
+// Find returns the predeclared probe with the given name, or nil.
+func Find(name string) *Test {
+	for _, t := range All() {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
