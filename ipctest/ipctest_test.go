@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -318,6 +319,11 @@ func TestInNewIPCNamespaceIsolates(t *testing.T) {
 	if _, err := msgget(t, innerKey, 0); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("the namespace's key is visible on the host: %v", err)
 	}
+	// The namespace's thread was discarded, not handed back to the
+	// scheduler: no thread of the process stays in the namespace.
+	if foreign := waitForeignThreads(hostNS, 10*time.Second); len(foreign) > 0 {
+		t.Errorf("threads still outside the host's IPC namespace: %v", foreign)
+	}
 }
 
 func TestInNewIPCNamespaceReportsLeftovers(t *testing.T) {
@@ -506,5 +512,62 @@ func TestSetSysctlRestoresHostValue(t *testing.T) {
 	})
 	if v, _ := ipctest.Sysctl("kernel.msgmnb"); v != old {
 		t.Errorf("kernel.msgmnb = %q after the test, want it restored to %q", v, old)
+	}
+}
+
+// TestInNewIPCNamespaceMainThreadPath exercises the path taken when the
+// namespace goroutine lands on the main thread, which the runtime would
+// park forever rather than end: the work moves to a helper goroutine on
+// another thread, and the main thread stays in the host's namespace.
+func TestInNewIPCNamespaceMainThreadPath(t *testing.T) {
+	ipctest.SetForceMainThreadPath(true)
+	defer ipctest.SetForceMainThreadPath(false)
+	host, err := os.Readlink("/proc/self/ns/ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner string
+	ipctest.InNewIPCNamespace(t, func() {
+		inner, _ = ipctest.IPCNamespaceID()
+	})
+	if inner == "" || inner == host {
+		t.Fatalf("namespace %q, host %q", inner, host)
+	}
+	fake := &fakeTB{TB: t}
+	fake.run(func() {
+		ipctest.InNewIPCNamespace(fake, func() { fake.Fatalf("stop") })
+	})
+	if !fake.failed {
+		t.Error("t.Fatalf on the helper goroutine was lost")
+	}
+	// The thread that took the main-thread path went back to the
+	// scheduler unchanged, and the namespace threads end: soon no thread
+	// of the process is outside the host's namespace. (A thread ends a
+	// moment after its goroutine, so allow time.)
+	if foreign := waitForeignThreads(host, 10*time.Second); len(foreign) > 0 {
+		t.Errorf("threads still outside the host's IPC namespace: %v", foreign)
+	}
+	if now, _ := os.Readlink("/proc/self/ns/ipc"); now != host {
+		t.Errorf("the main thread moved to %s", now)
+	}
+}
+
+// waitForeignThreads polls until every thread of the process is in the
+// IPC namespace host, and returns those that still are not at the end.
+func waitForeignThreads(host string, limit time.Duration) []string {
+	deadline := time.Now().Add(limit)
+	for {
+		var foreign []string
+		ents, _ := os.ReadDir("/proc/self/task")
+		for _, e := range ents {
+			ns, err := os.Readlink("/proc/self/task/" + e.Name() + "/ns/ipc")
+			if err == nil && ns != host {
+				foreign = append(foreign, e.Name()+":"+ns)
+			}
+		}
+		if len(foreign) == 0 || time.Now().After(deadline) {
+			return foreign
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -114,29 +114,34 @@ func InNewIPCNamespace(t testing.TB, fn func(), opts ...NamespaceOption) {
 // onDiscardedThread runs body on a goroutine locked to an OS thread that
 // the runtime ends when body is done, and waits for it. The main thread
 // (m0) is never used: the runtime cannot end it and would park it for
-// good instead, so a goroutine that lands on m0 holds it while body runs
-// on a helper goroutine, which then cannot be scheduled on m0.
+// good instead, leaving the process's main thread in the namespace. A
+// goroutine that lands on m0 holds it while body runs on a helper
+// goroutine, which then cannot be scheduled on m0, and gives it back
+// unchanged afterwards.
 func onDiscardedThread(body func()) {
 	done := make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			defer close(done)
-			body()
-			return // still locked: the thread exits with the goroutine
-		}
-		inner := make(chan struct{})
-		go func() {
-			defer close(inner)
-			runtime.LockOSThread()
-			body()
-		}()
-		<-inner
-		runtime.UnlockOSThread()
-		close(done)
-	}()
+	go runLockedOffMain(body, done, forceMainThreadPath)
 	<-done
 }
+
+func runLockedOffMain(body func(), finished chan<- struct{}, pretendMain bool) {
+	runtime.LockOSThread()
+	if pretendMain || unix.Gettid() == unix.Getpid() {
+		inner := make(chan struct{})
+		go runLockedOffMain(body, inner, false)
+		<-inner
+		runtime.UnlockOSThread()
+		close(finished)
+		return
+	}
+	defer close(finished)
+	body()
+	// Return still locked: the thread exits with the goroutine.
+}
+
+// forceMainThreadPath makes onDiscardedThread take its main-thread path
+// on whatever thread its first goroutine lands, so tests can exercise it.
+var forceMainThreadPath bool
 
 // enterNamespaces unshares the calling (locked) thread's IPC namespace
 // and, with privateShm, its mount namespace, then mounts fresh /dev/shm
