@@ -79,8 +79,16 @@ var StatAny = NewTest("MSG_STAT_ANY/SEM_STAT_ANY/SHM_STAT_ANY", "4.17", func() e
 // MsgCopy probes msgrcv's MSG_COPY (Linux 3.8), which exists only with
 // CONFIG_CHECKPOINT_RESTORE: without it the kernel answers ENOSYS before
 // looking up the queue, with it a queue id that cannot exist gives
-// EINVAL (or EIDRM).
+// EINVAL (or EIDRM). Kernels before 3.8 silently ignore the flag (and
+// would remove the message), so the probe trusts no kernel that old.
 var MsgCopy = configurable(NewTest("msgrcv MSG_COPY", "3.8", func() error {
+	kv, err := KernelVersion()
+	if err != nil {
+		return err
+	}
+	if kv.Less(Version{3, 8, 0}) {
+		return ErrNotSupported
+	}
 	var buf [16]uint64
 	_, _, errno := unix.Syscall6(unix.SYS_MSGRCV, 0x7fffffff, uintptr(unsafe.Pointer(&buf)), 8, 0, msgCopy|ipcNowait, 0)
 	switch errno {
