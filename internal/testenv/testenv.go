@@ -288,3 +288,17 @@ func IPCPermModeUnreliable() bool { return Emulated() && runtime.GOARCH == "s390
 // sender's pid. Tests that check these pids skip that step when it is
 // true (tests/PORTABILITY.md).
 func MsqPIDsUnreliable() bool { return Emulated() && strconv.IntSize == 64 }
+
+// RequirePeerABI skips the test under emulation when the peer program bin
+// was not built for the test's GOARCH (a host-only compiler such as
+// musl-gcc, or cc named explicitly). Command runs such a peer natively
+// beside the emulated test, which is fine for kernel objects (SysV IPC,
+// queues, futexes) but not when both sides must agree on a data layout in
+// shared memory: byte order and word size differ. Natively it does
+// nothing.
+func RequirePeerABI(t testing.TB, bin string) {
+	t.Helper()
+	if ok, why := builtForGOARCH(bin); !ok {
+		SkipUnderEmulation(t, fmt.Sprintf("peer %s was built for the host (%s), not for GOARCH=%s; it cannot share in-memory layouts with this test", filepath.Base(bin), why, runtime.GOARCH))
+	}
+}

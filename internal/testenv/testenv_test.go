@@ -99,3 +99,30 @@ func TestSkipUnderEmulation(t *testing.T) {
 		t.Errorf("SkipUnderEmulation: body ran = %v with Emulated() = %v", ran, testenv.Emulated())
 	}
 }
+
+func TestRequirePeerABI(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	t.Run("own-binary", func(t *testing.T) {
+		testenv.RequirePeerABI(t, exe)
+		ran = true
+	})
+	if !ran {
+		t.Error("RequirePeerABI skipped for a binary built for GOARCH")
+	}
+	other := foreignBinary(t)
+	if other == "" {
+		return
+	}
+	ran = false
+	t.Run("host-binary", func(t *testing.T) {
+		testenv.RequirePeerABI(t, other)
+		ran = true
+	})
+	if ran == testenv.Emulated() {
+		t.Errorf("RequirePeerABI(%s): ran=%v with Emulated()=%v", other, ran, testenv.Emulated())
+	}
+}
