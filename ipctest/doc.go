@@ -40,6 +40,9 @@
 //
 // # Skips
 //
+// [SkipIfNotSupported] turns an ipckit error that reports a missing kernel
+// feature into a skip that names the feature and the kernel that has it,
+// but fails the test when the running kernel is new enough to have it.
 // Where a helper cannot run (no root, no IPC namespaces) it skips the test
 // with the reason, except when the environment has CI=true: ipckit's CI
 // turns every such skip into a failure, so a check that silently stopped

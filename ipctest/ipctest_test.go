@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/feature"
 	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/ipctest"
 )
@@ -571,3 +572,51 @@ func waitForeignThreads(host string, limit time.Duration) []string {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestSkipIfNotSupported(t *testing.T) {
+	kv, err := feature.KernelVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcome := func(err error) string {
+		fake := &skipTB{fakeTB: fakeTB{TB: t}}
+		fake.run(func() { ipctest.SkipIfNotSupported(fake, err) })
+		switch {
+		case fake.skipped:
+			return "skip"
+		case fake.failed:
+			return "fail"
+		}
+		return "pass"
+	}
+	old := &feature.UnsupportedFeatureError{Name: "old", MinimumVersion: feature.Version{2, 6, 0}}
+	future := &feature.UnsupportedFeatureError{Name: "future", MinimumVersion: feature.Version{kv[0] + 1, 0, 0}}
+	wantOld := "fail"
+	if testenv.Emulated() {
+		wantOld = "skip"
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, "pass"},
+		{future, "skip"},
+		{fmt.Errorf("wrapped: %w", future), "skip"},
+		{old, wantOld},
+		{errors.New("EIO"), "fail"},
+		{feature.ErrNotSupported, "skip"},
+	} {
+		if got := outcome(c.err); got != c.want {
+			t.Errorf("SkipIfNotSupported(%v) did %s, want %s", c.err, got, c.want)
+		}
+	}
+}
+
+type skipTB struct {
+	fakeTB
+	skipped bool
+}
+
+func (s *skipTB) Skipf(string, ...any) { s.skipped = true; runtime.Goexit() }
+func (s *skipTB) Skip(...any)          { s.skipped = true; runtime.Goexit() }
+func (s *skipTB) SkipNow()             { s.skipped = true; runtime.Goexit() }
