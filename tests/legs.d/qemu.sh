@@ -43,7 +43,7 @@ for arch in $arches; do
       echo "ok-status: 1 (build failed)" >>"$logs/$name.log"
     fi
   done
-  export IPCKIT_EXEC="$qemu -L $sysroot" IPCKIT_CC=$cc IPCKIT_LEG_ARCH=$arch
+  export IPCKIT_EXEC="$qemu -L $sysroot" IPCKIT_CC=$cc
   run_one() {
     local pkg=$1 name dir
     name=$(echo "$pkg" | tr / _)
@@ -61,6 +61,6 @@ for arch in $arches; do
   export bins logs
   printf '%s\n' $pkgs | xargs -P "$jobs" -I{} bash -c 'run_one "$@"' _ {}
   leg_summary "$arch (qemu-user, $($qemu --version | head -1))" "$logs" || status=1
-  unset IPCKIT_EXEC IPCKIT_CC IPCKIT_LEG_ARCH
+  unset IPCKIT_EXEC IPCKIT_CC
 done
 exit $status
