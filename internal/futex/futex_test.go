@@ -101,9 +101,9 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("Wait returned after %v, before its timeout", d)
 	}
 	both(t, func(t *testing.T) {
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 		defer cancel()
-		start := time.Now()
 		if err := WaitContext(ctx, &w, 0); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("WaitContext: %v, want context.DeadlineExceeded", err)
 		}
