@@ -80,20 +80,27 @@ func BenchmarkPostTryWait(b *testing.B) {
 	})
 }
 
-// Uncontended robust Mutex Lock+Unlock.
+// Uncontended robust Mutex Lock+Unlock, ipckit and glibc's
+// pthread_mutex_lock/unlock on the same robust pshared mutex.
 func BenchmarkMutexLockUnlock(b *testing.B) {
-	_, mem := shmFile(b)
+	path, mem := shmFile(b)
 	m, err := InitMutex(mem, 0, MutexNormal)
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	onThread(func() {
-		for b.Loop() {
-			m.Lock(ctx)
-			m.Unlock()
-		}
+	b.Run("go", func(b *testing.B) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		onThread(func() {
+			for b.Loop() {
+				m.Lock(ctx)
+				m.Unlock()
+			}
+		})
+	})
+	b.Run("c-glibc", func(b *testing.B) {
+		bin := testenv.BuildC(b, "", "sem_mutex", []string{"sem_mutex.c"})
+		b.ReportMetric(cMetric(b, bin, path, "0", "bench", strconv.Itoa(max(b.N, 1000))), "ns/op")
 	})
 }
 

@@ -317,13 +317,26 @@ func (m *Mutex) State() (lock, owner uint32) {
 
 // robustSlot is one OS thread's struct robust_list_head, preceded (as in
 // glibc's struct pthread) by a word that stands in for the head's own
-// __prev when the head is treated as a list node. It lives in an mmap'd
-// page that is never freed, so the kernel may read it at any time.
+// __prev when the head is treated as a list node, and followed by a
+// sentinel entry that stays on the thread's robust list for good. It lives
+// in an mmap'd page that is never freed, so the kernel may read it at any
+// time.
+//
+// The sentinel's futex word holds the thread's TID. When the thread exits,
+// the kernel walks its list and rewrites that word to FUTEX_OWNER_DIED, so
+// "sentinel word == my TID" proves, without a system call, that the
+// registration belongs to the calling thread and not to an exited thread
+// whose TID the caller has inherited.
 type robustSlot struct {
-	prev    uintptr // written by enqueue when the list is empty (glibc's robust_prev)
-	list    uintptr // head.list: first entry, or &list when empty
-	offset  int64   // head.futex_offset
-	pending uintptr // head.list_op_pending
+	prev    uintptr    // +0: written by enqueue when the list is empty (glibc's robust_prev)
+	list    uintptr    // +8: head.list: first entry
+	offset  int64      // +16: head.futex_offset
+	pending uintptr    // +24: head.list_op_pending
+	sWord   uint32     // +32: the sentinel's futex word (sNext + futex_offset)
+	_       uint32     // +36
+	_       [2]uintptr // +40
+	sPrev   uintptr    // +56: the sentinel's __prev
+	sNext   uintptr    // +64: the sentinel entry (its __next)
 }
 
 // threadList is ipckit's view of one thread's robust list.
@@ -336,15 +349,15 @@ type robustSlot struct {
 // In a binary with cgo (including -race builds) every thread was made by
 // glibc's pthread_create and glibc has registered its own head, with the
 // same conventions (futex_offset -32, entries at &__list.__next). ipckit
-// then links its mutexes into glibc's list exactly as glibc does, so C
-// robust mutexes locked on the same thread stay protected; dequeueing then
-// follows the links stored in the mutex, as glibc does.
+// then links its mutexes (and its sentinel) into glibc's list exactly as
+// glibc does, so C robust mutexes locked on the same thread stay protected;
+// dequeueing then follows the links stored in the nodes, as glibc does.
 type threadList struct {
 	head    unsafe.Pointer // &head.list
 	own     bool
-	slot    *robustSlot // own heads only
-	entries []unsafe.Pointer
-	scratch [2]uintptr // get_robust_list results; here so they do not escape
+	slot    *robustSlot
+	entries []unsafe.Pointer // own heads: the sentinel, then held mutexes, oldest first
+	scratch [2]uintptr       // get_robust_list results; here so they do not escape
 }
 
 var (
@@ -365,14 +378,17 @@ func (h *threadList) pending() uintptr {
 
 func (h *threadList) first() uintptr { return atomic.LoadUintptr((*uintptr)(h.head)) }
 
+func (h *threadList) sentinel() unsafe.Pointer { return unsafe.Pointer(&h.slot.sNext) }
+
 // ptrAt turns an address read from memory into a pointer (the memory is
 // outside the Go heap: an mmap'd page or glibc's thread descriptor).
 func ptrAt(addr uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&addr)) }
 
-// registerThread returns the calling thread's list. It registers an own
-// head with set_robust_list when the thread has none (a new thread, or a
-// new thread that reuses the TID of one that has exited), and adopts
-// glibc's head when glibc has registered one.
+// registerThread returns the calling thread's list. The fast path is a map
+// lookup and the sentinel check. Otherwise it registers an own head with
+// set_robust_list when the thread has none (a new thread, or a new thread
+// that reuses the TID of one that has exited), or adopts glibc's head when
+// glibc has registered one, and links a fresh sentinel.
 func registerThread(tid uint32) (*threadList, error) {
 	robustMu.Lock()
 	h := robustByTID[tid]
@@ -380,27 +396,7 @@ func registerThread(tid uint32) (*threadList, error) {
 		h = &threadList{entries: make([]unsafe.Pointer, 0, 8)}
 		robustByTID[tid] = h
 	}
-	robustMu.Unlock()
-	_, _, e := unix.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&h.scratch[0])), uintptr(unsafe.Pointer(&h.scratch[1])))
-	if e != 0 {
-		return nil, os.NewSyscallError("get_robust_list", e)
-	}
-	cur := h.scratch[0]
-	if cur != 0 && cur == uintptr(h.head) {
-		return h, nil
-	}
-	h.entries = h.entries[:0]
-	if cur != 0 {
-		// glibc's head (cgo): check that it follows glibc's convention.
-		if h.scratch[1] != 3*unsafe.Sizeof(uintptr(0)) ||
-			*(*int64)(unsafe.Add(ptrAt(cur), unsafe.Sizeof(uintptr(0)))) != robustFutexOff {
-			return nil, fmt.Errorf("semaphore: %w: this thread's robust list head does not follow glibc's layout", ErrNotSupported)
-		}
-		h.head, h.own, h.slot = ptrAt(cur), false, nil
-		return h, nil
-	}
 	if h.slot == nil {
-		robustMu.Lock()
 		if len(robustFree) == 0 {
 			page, err := unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err != nil {
@@ -414,16 +410,43 @@ func registerThread(tid uint32) (*threadList, error) {
 		}
 		h.slot = robustFree[len(robustFree)-1]
 		robustFree = robustFree[:len(robustFree)-1]
-		robustMu.Unlock()
 	}
+	robustMu.Unlock()
+	if atomic.LoadUint32(&h.slot.sWord) == tid && h.head != nil {
+		return h, nil // registered by this very thread, which is alive
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&h.scratch[0])), uintptr(unsafe.Pointer(&h.scratch[1])))
+	if e != 0 {
+		return nil, os.NewSyscallError("get_robust_list", e)
+	}
+	cur := h.scratch[0]
+	h.entries = h.entries[:0]
+	sent := h.sentinel()
+	atomic.StoreUint32(&h.slot.sWord, tid)
+	if cur != 0 && cur != uintptr(unsafe.Pointer(&h.slot.list)) {
+		// glibc's head (cgo): check that it follows glibc's convention,
+		// then link the sentinel in as glibc would a mutex.
+		if h.scratch[1] != 3*unsafe.Sizeof(uintptr(0)) ||
+			*(*int64)(unsafe.Add(ptrAt(cur), unsafe.Sizeof(uintptr(0)))) != robustFutexOff {
+			return nil, fmt.Errorf("semaphore: %w: this thread's robust list head does not follow glibc's layout", ErrNotSupported)
+		}
+		h.head, h.own = ptrAt(cur), false
+		h.enqueue(sent)
+		return h, nil
+	}
+	// An own head holding just the sentinel.
 	h.own = true
 	h.head = unsafe.Pointer(&h.slot.list)
-	h.slot.prev = 0
 	h.slot.offset = robustFutexOff
 	h.slot.pending = 0
-	atomic.StoreUintptr(&h.slot.list, uintptr(h.head))
+	h.slot.prev = uintptr(sent)
+	h.slot.sPrev = uintptr(h.head)
+	h.slot.sNext = uintptr(h.head)
+	atomic.StoreUintptr(&h.slot.list, uintptr(sent))
+	h.entries = append(h.entries, sent)
 	_, _, e = unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(h.head), 3*unsafe.Sizeof(uintptr(0)), 0)
 	if e != 0 {
+		atomic.StoreUint32(&h.slot.sWord, 0)
 		return nil, os.NewSyscallError("set_robust_list", e)
 	}
 	return h, nil

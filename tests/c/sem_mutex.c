@@ -11,6 +11,7 @@
  *     count N       N x { lock; counter++ (non-atomically); unlock }
  *     hold          lock, print "held", sleep until killed
  *     sleep MS      sleep MS milliseconds
+ *     bench N       N x { lock; unlock }, prints ns per pair
  *     exit          exit now (holding whatever is held)
  */
 #define _GNU_SOURCE
@@ -105,6 +106,16 @@ int main(int argc, char **argv) {
 			printf("held %s\n", ename(r));
 			for (;;)
 				pause();
+		} else if (!strcmp(cmd, "bench")) {
+			long n = atol(argv[++i]);
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (long k = 0; k < n; k++) {
+				pthread_mutex_lock(m);
+				pthread_mutex_unlock(m);
+			}
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			printf("bench %ld %.2f ns/op\n", n, ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n);
 		} else if (!strcmp(cmd, "sleep")) {
 			usleep(atol(argv[++i]) * 1000);
 			printf("slept\n");
