@@ -11,9 +11,6 @@ import (
 
 // The raw calls and the handles' non-waiting paths must not allocate.
 func TestZeroAllocs(t *testing.T) {
-	if race.Enabled {
-		t.Skip("the race detector's sync.Pool drops items at random, so handle calls may allocate; the non-race run checks this")
-	}
 	q := newQueue(t)
 	s := newSemSet(t, 1)
 	m := sysv.NewMsgbuf(64)
@@ -61,7 +58,14 @@ func TestZeroAllocs(t *testing.T) {
 			}
 		},
 	}
+	pooled := map[string]bool{"Queue.Send+Receive": true, "Queue.Send+Receive with deadline": true}
 	for name, f := range cases {
+		if race.Enabled && pooled[name] {
+			// Under the race detector sync.Pool drops items at random;
+			// test.sh runs the alloc tests without -race as well.
+			t.Logf("%s: not measured under -race", name)
+			continue
+		}
 		f() // warm the buffer pool
 		if n := testing.AllocsPerRun(200, f); n != 0 {
 			t.Errorf("%s: %v allocs per run, want 0", name, n)

@@ -52,13 +52,13 @@ type Perm struct {
 	CUID uint32 // creator
 	CGID uint32
 	Mode os.FileMode // permission bits only
-	Seq  uint16      // slot usage sequence number
+	Seq  uint32      // slot usage sequence number
 }
 
 func permOf(p *IpcPerm) Perm {
 	return Perm{
 		Key: Key(p.Key), UID: p.Uid, GID: p.Gid, CUID: p.Cuid, CGID: p.Cgid,
-		Mode: os.FileMode(p.Mode) & os.ModePerm, Seq: p.Seq,
+		Mode: os.FileMode(p.Mode) & os.ModePerm, Seq: uint32(p.Seq),
 	}
 }
 

@@ -108,8 +108,9 @@ func parseProc(k Kind, r io.Reader) ([]Object, error) {
 	if !sc.Scan() {
 		return nil, errors.New("missing header line")
 	}
+	header := strings.Fields(sc.Text())
 	col := map[string]int{}
-	for i, name := range strings.Fields(sc.Text()) {
+	for i, name := range header {
 		col[name] = i
 	}
 	need := []string{"key", "perms", "uid", "gid", "cuid", "cgid", "ctime"}
@@ -121,7 +122,7 @@ func parseProc(k Kind, r io.Reader) ([]Object, error) {
 	var objs []Object
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) < len(col) {
+		if len(fs) < len(header) {
 			continue
 		}
 		num := func(name string) int64 {

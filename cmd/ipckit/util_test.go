@@ -1,0 +1,5 @@
+package main
+
+import "context"
+
+func bg() context.Context { return context.Background() }
