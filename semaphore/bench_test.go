@@ -83,6 +83,7 @@ func BenchmarkPostTryWait(b *testing.B) {
 // Uncontended robust Mutex Lock+Unlock, ipckit and glibc's
 // pthread_mutex_lock/unlock on the same robust pshared mutex.
 func BenchmarkMutexLockUnlock(b *testing.B) {
+	requireMutex(b)
 	path, mem := shmFile(b)
 	m, err := InitMutex(mem, 0, MutexNormal)
 	if err != nil {
@@ -99,7 +100,7 @@ func BenchmarkMutexLockUnlock(b *testing.B) {
 		})
 	})
 	b.Run("c-glibc", func(b *testing.B) {
-		bin := testenv.BuildC(b, "", "sem_mutex", []string{"sem_mutex.c"})
+		bin := buildPeer(b, "", "sem_mutex", "sem_mutex.c")
 		b.ReportMetric(cMetric(b, bin, path, "0", "bench", strconv.Itoa(max(b.N, 1000))), "ns/op")
 	})
 }

@@ -49,13 +49,16 @@
 //
 // # Architectures
 //
-// Everything builds on every Linux GOARCH. glibc's sem_t is implemented in
-// its 64-bit-atomics layout, used by every 64-bit glibc port (the value
-// word is at offset 4 on big-endian targets, which is handled); on 32-bit
-// targets glibc uses a different 16-byte layout, which is not implemented:
-// the Glibc format returns [ErrNotSupported] there. The musl formats work
-// on every architecture (16 bytes on 32-bit ones). [Mutex] is 64-bit only
-// (ErrNotSupported elsewhere); [SysV] and [Event] work everywhere.
+// Everything builds on every Linux GOARCH. glibc's sem_t has two layouts,
+// both implemented: on 64-bit targets the 32-byte one with 64-bit atomics
+// (the value word is at offset 4 on big-endian targets), on 32-bit targets
+// (386, arm, mips, mipsle) the 16-byte one where word 0 holds value<<1 |
+// a waiters-present bit and nwaiters is at offset 12. A 32-bit process and
+// a 64-bit one therefore cannot share a glibc semaphore, exactly as in C.
+// The musl formats are 32 bytes on 64-bit and 16 on 32-bit targets. [Mutex]
+// is implemented for 64-bit targets only ([ErrNotSupported] elsewhere);
+// [SysV] and [Event] work everywhere. Under qemu-user, which does not
+// implement robust futex lists, Mutex cannot detect a dead owner.
 //
 // # SysV semaphores with SEM_UNDO: SysV
 //

@@ -57,11 +57,19 @@ func (f Format) Size() int { return 4 * int(unsafe.Sizeof(uintptr(0))) }
 
 // align returns the alignment a sem_t of format f needs.
 func (f Format) align() uintptr {
-	if f == Glibc {
+	if f == Glibc && !glibc32 {
 		return 8
 	}
 	return 4
 }
+
+// glibc32 is true on 32-bit targets, where glibc's sem_t is the 16-byte
+// layout without 64-bit atomics (abi-facts.md §1.2): value = count<<1 |
+// waiters-present bit at offset 0, private at 4, nwaiters at 12.
+const glibc32 = unsafe.Sizeof(uintptr(0)) == 4
+
+// glibcPrivateOff is the offset of glibc's "private" field.
+const glibcPrivateOff = unsafe.Sizeof(uintptr(0))
 
 func (f Format) valid() bool { return f >= Glibc && f <= Musl124 }
 
@@ -69,9 +77,6 @@ func (f Format) valid() bool { return f >= Glibc && f <= Musl124 }
 func (f Format) check() error {
 	if !f.valid() {
 		return fmt.Errorf("semaphore: %w: unknown format %d", ErrNotSupported, int(f))
-	}
-	if f == Glibc && unsafe.Sizeof(uintptr(0)) != 8 {
-		return fmt.Errorf("semaphore: %w: glibc's 32-bit sem_t layout is not implemented", ErrNotSupported)
 	}
 	return nil
 }
@@ -123,6 +128,11 @@ type Sem struct {
 
 // bind points s at the sem_t at p.
 func (s *Sem) bind(p unsafe.Pointer) {
+	if s.format == Glibc && glibc32 {
+		s.val = (*uint32)(p)
+		s.nw = (*uint32)(unsafe.Add(p, 12))
+		return
+	}
 	if s.format == Glibc {
 		s.data = (*uint64)(p)
 		s.val = (*uint32)(unsafe.Add(p, valueOff))
@@ -137,8 +147,12 @@ func initImage(f Format, p unsafe.Pointer, value uint32) {
 	b := unsafe.Slice((*byte)(p), f.Size())
 	clear(b)
 	if f == Glibc {
-		*(*uint32)(unsafe.Add(p, 8)) = 128 // private = FUTEX_PRIVATE_FLAG: shared (glibc's inverted sense)
-		atomic.StoreUint64((*uint64)(p), uint64(value))
+		*(*uint32)(unsafe.Add(p, glibcPrivateOff)) = 128 // private = FUTEX_PRIVATE_FLAG: shared (glibc's inverted sense)
+		if glibc32 {
+			atomic.StoreUint32((*uint32)(p), value<<1)
+		} else {
+			atomic.StoreUint64((*uint64)(p), uint64(value))
+		}
 		return
 	}
 	// musl: __val[2] = 0 means shared.
@@ -147,11 +161,14 @@ func initImage(f Format, p unsafe.Pointer, value uint32) {
 
 // checkImage rejects a sem_t that is not a process-shared semaphore of f.
 func checkImage(f Format, p unsafe.Pointer) error {
-	priv := atomic.LoadUint32((*uint32)(unsafe.Add(p, 8)))
-	if f == Glibc && priv != 128 {
-		return fmt.Errorf("semaphore: %w: not a process-shared glibc sem_t (private field %#x, want 0x80)", unix.EINVAL, priv)
+	if f == Glibc {
+		priv := atomic.LoadUint32((*uint32)(unsafe.Add(p, glibcPrivateOff)))
+		if priv != 128 {
+			return fmt.Errorf("semaphore: %w: not a process-shared glibc sem_t (private field %#x, want 0x80)", unix.EINVAL, priv)
+		}
+		return nil
 	}
-	if f != Glibc && priv != 0 {
+	if priv := atomic.LoadUint32((*uint32)(unsafe.Add(p, 8))); priv != 0 {
 		return fmt.Errorf("semaphore: %w: not a process-shared musl sem_t (__val[2] = %#x, want 0)", unix.EINVAL, priv)
 	}
 	return nil
@@ -182,6 +199,17 @@ func (s *Sem) TryWait() error {
 func (s *Sem) tryWait() bool {
 	switch s.format {
 	case Glibc:
+		if glibc32 {
+			for {
+				v := atomic.LoadUint32(s.val)
+				if v>>1 == 0 {
+					return false
+				}
+				if atomic.CompareAndSwapUint32(s.val, v, v-2) {
+					return true
+				}
+			}
+		}
 		for {
 			d := atomic.LoadUint64(s.data)
 			if uint32(d) == 0 {
@@ -226,6 +254,22 @@ func (s *Sem) Post() error {
 	}
 	switch s.format {
 	case Glibc:
+		if glibc32 {
+			var v uint32
+			for {
+				v = atomic.LoadUint32(s.val)
+				if v>>1 >= MaxValue {
+					return ErrOverflow
+				}
+				if atomic.CompareAndSwapUint32(s.val, v, v+2) {
+					break
+				}
+			}
+			if v&1 != 0 {
+				futex.Wake(s.val, 1)
+			}
+			return nil
+		}
 		var d uint64
 		for {
 			d = atomic.LoadUint64(s.data)
@@ -307,6 +351,9 @@ func (s *Sem) Wait(ctx context.Context) error {
 	}
 	switch s.format {
 	case Glibc:
+		if glibc32 {
+			return s.waitGlibc32(ctx)
+		}
 		return s.waitGlibc(ctx)
 	case Musl123:
 		return s.waitMusl(ctx, musl123Waiting)
@@ -335,6 +382,61 @@ func (s *Sem) waitGlibc(ctx context.Context) error {
 		}
 		d = atomic.LoadUint64(s.data)
 	}
+}
+
+// waitGlibc32 is glibc's __new_sem_wait_slow for the 32-bit layout, with
+// __sem_wait_32_finish.
+func (s *Sem) waitGlibc32(ctx context.Context) error {
+	atomic.AddUint32(s.nw, 1)
+	v := atomic.LoadUint32(s.val)
+	var err error
+	for {
+		// About to block: make sure the waiters-present bit is set.
+		for v&1 == 0 && !atomic.CompareAndSwapUint32(s.val, v, v|1) {
+			v = atomic.LoadUint32(s.val)
+		}
+		v |= 1
+		if v>>1 == 0 {
+			if err = futex.WaitContext(ctx, s.val, 1); err != nil {
+				break
+			}
+			v = atomic.LoadUint32(s.val)
+			continue
+		}
+		if atomic.CompareAndSwapUint32(s.val, v, v-2) {
+			break
+		}
+		v = atomic.LoadUint32(s.val)
+	}
+	// Stop being a registered waiter.
+	guess := atomic.LoadUint32(s.nw)
+	if guess == 1 {
+		// Maybe the last waiter: clear the bit.
+		for {
+			o := atomic.LoadUint32(s.val)
+			if o&1 == 0 || atomic.CompareAndSwapUint32(s.val, o, o&^1) {
+				break
+			}
+		}
+	}
+	final := atomic.AddUint32(s.nw, ^uint32(0)) + 1
+	if final > 1 && guess == 1 {
+		// Guessed wrong: set the bit again and wake as many as there are units.
+		var o uint32
+		for {
+			o = atomic.LoadUint32(s.val)
+			if atomic.CompareAndSwapUint32(s.val, o, o|1) {
+				break
+			}
+		}
+		if n := o >> 1; n > 0 {
+			futex.Wake(s.val, int(min(n, futex.WakeAll)))
+		}
+	}
+	if err != nil {
+		s.passWake(atomic.LoadUint32(s.val)>>1, final-1)
+	}
+	return err
 }
 
 // waitMusl is musl's sem_timedwait for either waiter marker.
@@ -375,6 +477,10 @@ func (s *Sem) Value() int {
 	}
 	v := atomic.LoadUint32(s.val)
 	switch s.format {
+	case Glibc:
+		if glibc32 {
+			v >>= 1
+		}
 	case Musl123:
 		if int32(v) < 0 {
 			return 0
@@ -391,7 +497,7 @@ func (s *Sem) Waiters() int {
 	if s.closed.Load() {
 		return 0
 	}
-	if s.format == Glibc {
+	if s.format == Glibc && !glibc32 {
 		return int(atomic.LoadUint64(s.data) >> 32)
 	}
 	return int(int32(atomic.LoadUint32(s.nw)))

@@ -156,7 +156,11 @@ func TestSysVUndoOnKill(t *testing.T) {
 		t.Fatalf("value after the holder was killed: %d, want 1 (SEM_UNDO)", v)
 	}
 	ctx := testCtx(t)
-	for i := 0; i < 20; i++ {
+	iters := 20
+	if testing.Short() {
+		iters = 6
+	}
+	for i := 0; i < iters; i++ {
 		sc, kill := start("loop")
 		if !sc.Scan() || sc.Text() != "ready" {
 			kill()
