@@ -91,9 +91,9 @@ func TestGlibcImageAndCInterop(t *testing.T) {
 	mustf(t, err, "read")
 	want := make([]byte, Glibc.Size())
 	if glibc32 {
-		want[0] = 5 << 1 // value<<1 | waiters bit
+		*(*uint32)(unsafe.Pointer(&want[0])) = 5 << 1 // value<<1 | waiters bit
 	} else {
-		want[0+valueOff] = 5
+		*(*uint32)(unsafe.Pointer(&want[valueOff])) = 5 // the value half of the 64-bit word
 	}
 	*(*uint32)(unsafe.Pointer(&want[glibcPrivateOff])) = 128
 	if string(b) != string(want) {
