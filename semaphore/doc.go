@@ -30,6 +30,13 @@
 // A waiter that gives up passes on a wake-up it may have consumed, so no
 // other waiter sleeps beside an available unit.
 //
+// Every value read from the shared sem_t is treated as untrusted: a
+// corrupt value makes Post report overflow or a waiter wait, never a
+// panic. One hazard is inherent to mapped files, in C as in Go: a process
+// that can write /dev/shm/sem.NAME can truncate it, and touching the
+// mapping then raises SIGBUS. Give semaphores shared with untrusted
+// processes restrictive modes.
+//
 // Post, TryWait, Value and an uncontended Wait make no system call and no
 // allocation. A blocked Wait with a cancellable context allocates its
 // cancellation hook.

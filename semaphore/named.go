@@ -38,8 +38,9 @@ func Path(f Format, name string) (string, error) {
 // so that no process ever sees it half-initialised.
 //
 // flag is 0 to open an existing semaphore, or unix.O_CREAT (os.O_CREATE),
-// optionally with unix.O_EXCL (os.O_EXCL) to fail if it exists; other bits
-// are rejected. mode and value apply only when the semaphore is created;
+// optionally with unix.O_EXCL (os.O_EXCL) to fail if it exists. The access
+// mode bits (os.O_RDWR...) are ignored, as sem_open ignores them; other
+// bits are rejected. mode and value apply only when the semaphore is created;
 // the umask applies to mode as for sem_open, and mode 0 means 0600. A value
 // above MaxValue is rejected.
 //
@@ -66,6 +67,7 @@ func OpenFormat(f Format, name string, flag int, mode os.FileMode, value uint32)
 	if err != nil {
 		return nil, err
 	}
+	flag &^= unix.O_ACCMODE
 	if flag&^(unix.O_CREAT|unix.O_EXCL) != 0 {
 		return nil, &os.PathError{Op: "sem_open", Path: path, Err: unix.EINVAL}
 	}

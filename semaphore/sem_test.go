@@ -660,3 +660,15 @@ func TestKilledWaitersLeaveItUsable(t *testing.T) {
 		t.Fatalf("value %d waiters %d, want 0 and %d", s.Value(), s.Waiters(), w)
 	}
 }
+
+func TestOpenIgnoresAccessMode(t *testing.T) {
+	name := ipctest.Name("acc")
+	s, err := Open(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, 1)
+	mustf(t, err, "open with O_RDWR")
+	defer Unlink(name)
+	defer s.Close()
+	o, err := Open(name, os.O_RDONLY, 0, 0)
+	mustf(t, err, "open with O_RDONLY")
+	mustf(t, o.TryWait(), "trywait")
+	o.Close()
+}
