@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -671,4 +672,57 @@ func TestOpenIgnoresAccessMode(t *testing.T) {
 	mustf(t, err, "open with O_RDONLY")
 	mustf(t, o.TryWait(), "trywait")
 	o.Close()
+}
+
+// Python's multiprocessing semaphores are glibc's: a Python process that
+// opens ours by name (as multiprocessing does for its children) is woken
+// by a Go Post, and its release wakes a blocked Go waiter.
+func TestPythonInterop(t *testing.T) {
+	if glibc32 || runtime.GOARCH != runtimeHostArch() {
+		t.Skip("the host's Python is a 64-bit x86_64 glibc program; this test binary's sem_t layout differs")
+	}
+	py := testenv.Python(t, "_multiprocessing")
+	script := filepath.Join(testenv.Root(), "tests", "py", "semaphore_peer.py")
+	s, name := newNamed(t, Glibc, 0)
+
+	// Python waits, Go posts.
+	p := startPeer(t, py, script, name, "acquire", "2", "20", "value")
+	eventually(t, "the Python waiter", func() bool { return s.Waiters() == 1 })
+	mustf(t, s.Post(), "post")
+	mustf(t, s.Post(), "post")
+	p.expect("acquired 2")
+	p.expect("value 0")
+	p.wait()
+
+	// Go waits, Python posts.
+	ctx := testCtx(t)
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() { errs <- s.Wait(ctx) }()
+	}
+	eventually(t, "two Go waiters", func() bool { return s.Waiters() == 2 })
+	out := runPeer(t, py, script, name, "release", "3", "value")
+	if out[0] != "released 3" {
+		t.Fatalf("Python: %q", out)
+	}
+	mustf(t, <-errs, "Go waiter")
+	mustf(t, <-errs, "Go waiter")
+	if s.Value() != 1 || s.Waiters() != 0 {
+		t.Fatalf("value %d waiters %d, want 1 and 0", s.Value(), s.Waiters())
+	}
+}
+
+// runtimeHostArch is the architecture of the host's own programs.
+func runtimeHostArch() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	switch unix.ByteSliceToString(u.Machine[:]) {
+	case "x86_64":
+		return "amd64"
+	case "aarch64":
+		return "arm64"
+	}
+	return ""
 }
