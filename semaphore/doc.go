@@ -14,7 +14,9 @@
 // of a 64-bit word and the waiter count in the high 32 bits, so a C
 // sem_post wakes a blocked Go waiter and a Go Post wakes a blocked C
 // sem_wait, and the waiter count stays consistent. Python's
-// multiprocessing and posix_ipc use the same objects, through glibc.
+// multiprocessing semaphores are glibc's too (tested: a Python process that
+// opens one by name, as multiprocessing does, and Go wake each other);
+// posix_ipc, which calls sem_open, should behave the same (not tested).
 //
 // [Init] and [Attach] place or find a sem_t at an offset of shared memory,
 // compatible with C's sem_init(sem, 1, value) on the same bytes. Offsets
@@ -65,7 +67,7 @@
 // The musl formats are 32 bytes on 64-bit and 16 on 32-bit targets. [Mutex]
 // is implemented for 64-bit targets only ([ErrNotSupported] elsewhere);
 // [SysV] and [Event] work everywhere. Under qemu-user, which does not
-// implement robust futex lists, Mutex cannot detect a dead owner.
+// implement robust futex lists, Mutex.Lock fails with ENOSYS.
 //
 // # SysV semaphores with SEM_UNDO: SysV
 //
