@@ -14,10 +14,12 @@ import (
 // EventSize is the size of an Event in shared memory: one 32-bit word.
 const EventSize = 4
 
-// Event bits. The layout is public so that C peers can share an Event:
-// set with __atomic_exchange_n(&w, 1, SEQ_CST) and FUTEX_WAKE(INT_MAX) if
-// the old value had bit 1; wait by setting bit 1 with a CAS and
-// FUTEX_WAIT(w, 2); clear with a CAS that drops bit 0 and keeps bit 1.
+// Event bits. The layout is public so that C peers can share an Event
+// (tests/c/sem_mutex.c does, in TestEventWithC): the word is 1 when set,
+// and value 2 is a waiters flag. Set: old = __atomic_exchange_n(&w, 1,
+// SEQ_CST), then a shared FUTEX_WAKE(INT_MAX) if old & 2. Wait: while
+// !(w & 1), CAS in the flag 2 and FUTEX_WAIT(&w, value with the flag).
+// Clear: CAS the 1 away, keeping the flag.
 const (
 	eventSet     = 1 // the event is set
 	eventWaiters = 2 // someone may be asleep on the word: Set must wake

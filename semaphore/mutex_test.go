@@ -538,3 +538,32 @@ func (h *threadList) count() int {
 	}
 	return n
 }
+
+// The Event protocol documented in event.go, implemented in C, meets the Go
+// implementation both ways.
+func TestEventWithC(t *testing.T) {
+	bin := buildPeer(t, "", "sem_mutex", "sem_mutex.c")
+	path, mem := shmFile(t)
+	e, err := InitEvent(mem, 256)
+	mustf(t, err, "init")
+	// C waits, Go sets.
+	p := startPeer(t, bin, path, "0", "eventwait", "256", "20000")
+	eventually(t, "the C waiter", func() bool { return atomic.LoadUint32(e.w)&eventWaiters != 0 })
+	e.Set()
+	p.expect("eventwait 0")
+	p.wait()
+	// Go waits, C sets.
+	e.Clear()
+	errs := make(chan error, 1)
+	go func() { errs <- e.Wait(testCtx(t)) }()
+	eventually(t, "the Go waiter", func() bool { return atomic.LoadUint32(e.w)&eventWaiters != 0 })
+	if out := runPeer(t, bin, path, "0", "eventset", "256"); out[0] != "eventset" {
+		t.Fatalf("C: %q", out)
+	}
+	mustf(t, <-errs, "Go waiter")
+	// A C wait on a cleared event times out.
+	e.Clear()
+	if out := runPeer(t, bin, path, "0", "eventwait", "256", "30"); out[0] != "eventwait ETIMEDOUT" {
+		t.Fatalf("C: %q", out)
+	}
+}

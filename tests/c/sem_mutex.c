@@ -12,18 +12,27 @@
  *     hold          lock, print "held", sleep until killed
  *     sleep MS      sleep MS milliseconds
  *     bench N       N x { lock; unlock }, prints ns per pair
+ *     eventset EOFF      set the ipckit Event at EOFF (protocol in semaphore/event.go)
+ *     eventwait EOFF MS  wait up to MS ms for the Event at EOFF; "eventwait 0" or "eventwait ETIMEDOUT"
  *     exit          exit now (holding whatever is held)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts) {
+	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
+}
 
 static const char *ename(int e) {
 	switch (e) {
@@ -116,6 +125,43 @@ int main(int argc, char **argv) {
 			}
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			printf("bench %ld %.2f ns/op\n", n, ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n);
+		} else if (!strcmp(cmd, "eventset")) {
+			uint32_t *w = (uint32_t *)(base + atol(argv[++i]));
+			if (__atomic_exchange_n(w, 1, __ATOMIC_SEQ_CST) & 2)
+				futex(w, FUTEX_WAKE, INT32_MAX, NULL);
+			printf("eventset\n");
+		} else if (!strcmp(cmd, "eventwait")) {
+			uint32_t *w = (uint32_t *)(base + atol(argv[++i]));
+			long ms = atol(argv[++i]);
+			struct timespec end, now, rel;
+			clock_gettime(CLOCK_MONOTONIC, &end);
+			end.tv_sec += ms / 1000;
+			end.tv_nsec += (ms % 1000) * 1000000L;
+			if (end.tv_nsec >= 1000000000L) {
+				end.tv_sec++;
+				end.tv_nsec -= 1000000000L;
+			}
+			const char *res = "0";
+			for (;;) {
+				uint32_t v = __atomic_load_n(w, __ATOMIC_SEQ_CST);
+				if (v & 1)
+					break;
+				if (!(v & 2) && !__atomic_compare_exchange_n(w, &v, v | 2, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+					continue;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				rel.tv_sec = end.tv_sec - now.tv_sec;
+				rel.tv_nsec = end.tv_nsec - now.tv_nsec;
+				if (rel.tv_nsec < 0) {
+					rel.tv_sec--;
+					rel.tv_nsec += 1000000000L;
+				}
+				if (rel.tv_sec < 0) {
+					res = "ETIMEDOUT";
+					break;
+				}
+				futex(w, FUTEX_WAIT, v | 2, &rel);
+			}
+			printf("eventwait %s\n", res);
 		} else if (!strcmp(cmd, "sleep")) {
 			usleep(atol(argv[++i]) * 1000);
 			printf("slept\n");
