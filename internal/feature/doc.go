@@ -8,7 +8,8 @@
 // kernel's git history, and a function that tries the feature in the
 // cheapest way that tells "missing" apart from every other failure
 // (usually an invalid argument that a present feature rejects with EINVAL
-// or EFAULT, while a missing one gives ENOSYS). The first call runs the
+// or EFAULT, while a missing one gives ENOSYS, or EPERM from a seccomp
+// filter that blocks it). The first call runs the
 // probe; later calls return the cached answer. The predeclared probes are
 // [FutexWaitv], [Futex2], [StatAny], [IPCNamespace], [Mqueue], [MqNotify],
 // [SysVIPC], [Time64], [MsgCopy] and [RobustList].
