@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -24,7 +25,7 @@ func TestLsAndRmSysV(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Remove()
-	if err := q.Send(bg(), 1, []byte("hello")); err != nil {
+	if err := q.Send(context.Background(), 1, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
 	seg, err := sysv.CreateSegment(sysv.IPCPrivate, 8192, nil)

@@ -1,5 +1,0 @@
-package main
-
-import "context"
-
-func bg() context.Context { return context.Background() }
