@@ -1,0 +1,113 @@
+package mmapring
+
+import (
+	"context"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipckit/ipckit/internal/futex"
+)
+
+// DefaultSpin is how long a blocked call spins re-reading shared memory
+// before it registers as a waiter and sleeps on the futex.
+const DefaultSpin = 50 * time.Microsecond
+
+// LivenessInterval bounds each futex sleep: a sleeper wakes at least this
+// often to check whether its peers are still alive. This is not a polling
+// loop for data (data arrival always wakes it); it is how a dead peer is
+// noticed when no one is left to wake it.
+const LivenessInterval = 200 * time.Millisecond
+
+// counters counts the futex system calls a handle makes; the fast path
+// makes none.
+type counters struct {
+	waits uint64
+	wakes uint64
+}
+
+// spinUntil spins while cond is false for at most d. It returns true as
+// soon as cond holds.
+func spinUntil(d time.Duration, cond func() bool) bool {
+	if d <= 0 {
+		return cond()
+	}
+	var start time.Time
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&63 == 0 {
+			if i == 0 {
+				start = time.Now()
+			} else if time.Since(start) > d {
+				return false
+			}
+		}
+	}
+}
+
+// sleep waits on the futex word while it holds val, for at most
+// LivenessInterval, honouring ctx. It returns (true, nil) when the
+// liveness interval passed, ctx.Err() when ctx is done, and (false, nil)
+// after a wake-up (possibly spurious).
+func (c *counters) sleep(ctx context.Context, word *uint32, val uint32) (timedOut bool, err error) {
+	c.waits++
+	max := LivenessInterval
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return false, context.DeadlineExceeded
+		}
+		if left < max {
+			max = left
+		}
+	}
+	if ctx.Done() == nil {
+		err = futex.Wait(word, val, max)
+	} else {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		var returned atomic.Bool
+		stop := context.AfterFunc(ctx, func() {
+			backoff := 20 * time.Microsecond
+			for !returned.Load() {
+				futex.Wake(word, futex.WakeAll)
+				time.Sleep(backoff)
+				if backoff < 10*time.Millisecond {
+					backoff *= 2
+				}
+			}
+		})
+		err = futex.Wait(word, val, max)
+		returned.Store(true)
+		stop()
+		if cerr := ctx.Err(); cerr != nil {
+			return false, cerr
+		}
+	}
+	if err == os.ErrDeadlineExceeded {
+		if cerr := ctx.Err(); cerr != nil {
+			return false, cerr
+		}
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return false, context.DeadlineExceeded
+		}
+		return true, nil
+	}
+	return false, err
+}
+
+// notify is the eventcount's signal side, called after a state change was
+// made visible with a sequentially consistent store: it issues FUTEX_WAKE
+// only when someone registered as a waiter.
+func (c *counters) notify(epoch, waiters *uint32) {
+	if atomic.LoadUint32(waiters) != 0 {
+		atomic.AddUint32(epoch, 1)
+		c.wakes++
+		futex.Wake(epoch, futex.WakeAll)
+	}
+}
+
+func wakeAll(word *uint32) { futex.Wake(word, futex.WakeAll) }
