@@ -178,7 +178,7 @@ func (c *Consumer) Release() error {
 	}
 	pos := c.peekPos
 	atomic.StoreUint64(c.r.cellState(pos&c.mask), ((pos+c.capacity)&posMask)<<8|stEmpty)
-	c.notify(c.u32(offSpaceEpoch), c.u32(offSpaceWaiters))
+	c.notify(c.u32(offSpaceEpoch))
 	return nil
 }
 
@@ -233,7 +233,7 @@ func (c *Consumer) Close() error {
 		st := atomic.LoadUint64(cell)
 		if atomic.CompareAndSwapUint64(cell, st, (pos&posMask)<<8|stOrphan) {
 			atomic.AddUint32(c.u32(offOrphans), 1)
-			c.notify(c.u32(offDataEpoch), c.u32(offDataWaiters))
+			c.notify(c.u32(offDataEpoch))
 		}
 	}
 	c.peeked = false
@@ -262,7 +262,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 			return atomic.LoadUint32(closed) != 0 || atomic.LoadUint32(c.u32(offOrphans)) != 0 || c.mpmcDataVisible()
 		}
 	}
-	return c.block(ctx, r, c.spin, r.u32(offDataEpoch), r.u32(offDataWaiters), roleProducer, ready)
+	return c.block(ctx, r, c.spin, r.u32(offDataEpoch), roleProducer, ready)
 }
 
 // ---- SPSC ----
@@ -319,7 +319,7 @@ func (c *Consumer) spscPublishHead() {
 	}
 	atomic.StoreUint64(c.r.u64(offConsPos), c.head)
 	c.headPub = c.head
-	c.notify(c.u32(offSpaceEpoch), c.u32(offSpaceWaiters))
+	c.notify(c.u32(offSpaceEpoch))
 }
 
 // ---- MPMC ----
@@ -364,7 +364,7 @@ func (c *Consumer) mpmcClaim() (uint64, error) {
 		case code == stSkipped:
 			if atomic.CompareAndSwapUint64(cell, st, ((pos+c.capacity)&posMask)<<8|stEmpty) {
 				atomic.CompareAndSwapUint64(deq, pos, pos+1)
-				c.notify(c.u32(offSpaceEpoch), c.u32(offSpaceWaiters))
+				c.notify(c.u32(offSpaceEpoch))
 			}
 		case code == stEmpty || code&stWriting != 0 && code&stReading == 0:
 			if atomic.LoadUint64(deq) == pos {

@@ -21,9 +21,11 @@ const (
 
 	offDataEpoch   = 384 // u32 futex word: bumped when data arrives and someone waits
 	offDataWaiters = 388 // u32 consumers registered as (about to be) sleeping
+	offDataNeed    = 392 // u32 1 while a registered sleeper awaits a wake; the waker swaps it to 0
 
 	offSpaceEpoch   = 512 // u32 futex word: bumped when space frees and someone waits
 	offSpaceWaiters = 516 // u32 producers registered as sleeping
+	offSpaceNeed    = 520 // u32 as offDataNeed
 
 	offClosed  = 640 // u32 1 once a producer closed the ring
 	offOrphans = 644 // u32 MPMC cells in state ORPHAN (committed, to redeliver)
@@ -31,6 +33,7 @@ const (
 	offUnfinished = 768 // u64 Queue: messages put and not yet TaskDone
 	offJoinEpoch  = 896 // u32 futex word for Join
 	offJoinWaiter = 900 // u32
+	offJoinNeed   = 904 // u32
 
 	offPeers   = 1024 // peer table
 	peerSlots  = 64

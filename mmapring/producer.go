@@ -234,7 +234,7 @@ func (p *Producer) Abort() error {
 	if p.kind == KindMPMC {
 		pos := p.resvPos
 		atomic.StoreUint64(p.r.cellState(pos&p.mask), (pos&posMask)<<8|stSkipped)
-		p.notify(p.u32(offDataEpoch), p.u32(offDataWaiters))
+		p.notify(p.u32(offDataEpoch))
 	}
 	return nil
 }
@@ -319,7 +319,7 @@ func (p *Producer) spscWrite(off uint64, msg []byte) {
 
 func (p *Producer) spscPublish() {
 	atomic.StoreUint64(p.r.u64(offProdPos), p.tail)
-	p.notify(p.u32(offDataEpoch), p.u32(offDataWaiters))
+	p.notify(p.u32(offDataEpoch))
 }
 
 // waitRoom blocks until a message of n bytes may fit, the consumer side is
@@ -344,20 +344,22 @@ func (p *Producer) waitRoom(ctx context.Context, n uint64) error {
 			return atomic.LoadUint32(closed) != 0 || p.mpmcRoomVisible()
 		}
 	}
-	return p.block(ctx, r, p.spin, r.u32(offSpaceEpoch), r.u32(offSpaceWaiters), roleConsumer, ready)
+	return p.block(ctx, r, p.spin, r.u32(offSpaceEpoch), roleConsumer, ready)
 }
 
 // block is the waiting side of the eventcount: spin, then register as a
 // waiter, re-check, and sleep on the epoch word; every LivenessInterval it
 // checks that a peer with role is alive (and, on MPMC rings, repairs cells
 // that dead processes left in flight).
-func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch, waiters *uint32, role uint32, ready func() bool) error {
+func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch *uint32, role uint32, ready func() bool) error {
 	if spinUntil(spin, ready) {
 		return nil
 	}
+	waiters, need := waitersOf(epoch), needOf(epoch)
 	for {
 		ep := atomic.LoadUint32(epoch)
 		atomic.AddUint32(waiters, 1)
+		atomic.StoreUint32(need, 1)
 		if ready() {
 			atomic.AddUint32(waiters, ^uint32(0))
 			return nil
@@ -434,7 +436,7 @@ func (p *Producer) mpmcClaim() (uint64, error) {
 
 func (p *Producer) mpmcCommit(pos uint64) {
 	atomic.StoreUint64(p.r.cellState(pos&p.mask), (pos&posMask)<<8|stFull)
-	p.notify(p.u32(offDataEpoch), p.u32(offDataWaiters))
+	p.notify(p.u32(offDataEpoch))
 }
 
 func (p *Producer) mpmcRoomVisible() bool {

@@ -108,7 +108,7 @@ func (q *Queue) taskDone() bool {
 		if atomic.CompareAndSwapUint64(u, n, n-1) {
 			if n == 1 {
 				var c counters
-				c.notify(q.r.u32(offJoinEpoch), q.r.u32(offJoinWaiter))
+				c.notify(q.r.u32(offJoinEpoch))
 			}
 			return true
 		}
@@ -120,13 +120,15 @@ func (q *Queue) taskDone() bool {
 // Get and TaskDone leaves its task unfinished.
 func (q *Queue) Join(ctx context.Context) error {
 	u := q.r.u64(offUnfinished)
-	epoch, waiters := q.r.u32(offJoinEpoch), q.r.u32(offJoinWaiter)
+	epoch := q.r.u32(offJoinEpoch)
+	waiters, need := waitersOf(epoch), needOf(epoch)
 	for {
 		if atomic.LoadUint64(u) == 0 {
 			return nil
 		}
 		ep := atomic.LoadUint32(epoch)
 		atomic.AddUint32(waiters, 1)
+		atomic.StoreUint32(need, 1)
 		if atomic.LoadUint64(u) == 0 {
 			atomic.AddUint32(waiters, ^uint32(0))
 			return nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/ipckit/ipckit/internal/futex"
 )
@@ -99,11 +100,19 @@ func (c *counters) sleep(ctx context.Context, word *uint32, val uint32) (timedOu
 	return false, err
 }
 
+// The three words of an eventcount, at epoch+0, +4 and +8 (LAYOUT.md):
+// the futex word, the number of registered waiters, and a flag a waiter
+// raises before sleeping and the first waker swaps back to 0, so that a
+// burst of notifications while a sleeper is being scheduled costs one
+// FUTEX_WAKE, not one per message.
+func waitersOf(epoch *uint32) *uint32 { return (*uint32)(unsafe.Add(unsafe.Pointer(epoch), 4)) }
+func needOf(epoch *uint32) *uint32    { return (*uint32)(unsafe.Add(unsafe.Pointer(epoch), 8)) }
+
 // notify is the eventcount's signal side, called after a state change was
 // made visible with a sequentially consistent store: it issues FUTEX_WAKE
-// only when someone registered as a waiter.
-func (c *counters) notify(epoch, waiters *uint32) {
-	if atomic.LoadUint32(waiters) != 0 {
+// only when a waiter is registered and still asks for a wake.
+func (c *counters) notify(epoch *uint32) {
+	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.SwapUint32(needOf(epoch), 0) != 0 {
 		atomic.AddUint32(epoch, 1)
 		c.wakes++
 		futex.Wake(epoch, futex.WakeAll)
