@@ -341,7 +341,10 @@ func (c *Consumer) cellMsg(pos uint64) ([]byte, error) {
 func (c *Consumer) mpmcClaim() (uint64, error) {
 	r := c.r
 	deq := r.u64(offConsPos)
-	for {
+	for spins := 0; ; spins++ {
+		if spins > maxRetries {
+			return 0, errBadPosition // only a corrupt ring keeps us here
+		}
 		pos := atomic.LoadUint64(deq)
 		if pos > posMask {
 			return 0, errBadPosition
@@ -353,6 +356,9 @@ func (c *Consumer) mpmcClaim() (uint64, error) {
 			return 0, ErrEmpty // the producer of pos has not claimed it yet
 		}
 		if d > 0 {
+			if atomic.LoadUint64(deq) == pos {
+				return 0, errBadCell // a cell ahead of the dequeue position
+			}
 			continue // stale position
 		}
 		switch code := st & 0xff; {

@@ -67,6 +67,10 @@ const (
 	maxSPSCCapacity = 1 << 40
 	maxCells        = 1 << 32
 	maxCellSize     = 1 << 30
+
+	// maxRetries bounds the CAS retry loops: contention alone never needs
+	// this many rounds, so reaching it means the shared state is corrupt.
+	maxRetries = 1 << 20
 )
 
 // Kind is the ring's algorithm.

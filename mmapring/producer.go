@@ -398,7 +398,10 @@ func (p *Producer) cellOff(pos uint64) uint64 {
 func (p *Producer) mpmcClaim() (uint64, error) {
 	r := p.r
 	enq := r.u64(offProdPos)
-	for {
+	for spins := 0; ; spins++ {
+		if spins > maxRetries {
+			return 0, errBadPosition // only a corrupt ring keeps us here
+		}
 		pos := atomic.LoadUint64(enq)
 		if pos > posMask {
 			return 0, errBadPosition
@@ -406,6 +409,9 @@ func (p *Producer) mpmcClaim() (uint64, error) {
 		if r.limit < r.capacity {
 			deq := atomic.LoadUint64(r.u64(offConsPos))
 			if deq > pos {
+				if atomic.LoadUint64(enq) == pos {
+					return 0, errBadPosition // dequeue ahead of enqueue
+				}
 				continue // our pos is stale
 			}
 			if pos-deq >= r.limit {
@@ -429,6 +435,10 @@ func (p *Producer) mpmcClaim() (uint64, error) {
 		case d < 0:
 			if atomic.LoadUint64(enq) == pos {
 				return 0, ErrFull // the cell's previous lap is not consumed yet
+			}
+		default:
+			if atomic.LoadUint64(enq) == pos {
+				return 0, errBadCell // a cell ahead of the enqueue position
 			}
 		}
 	}
