@@ -75,9 +75,24 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // nothing is left, and io.ErrShortBuffer (consuming nothing) when buf is
 // too small.
 func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
-	// Fast path (SPSC): a message record at head, within what the producer
-	// published; anything unusual (padding, corruption, EOF) takes the
-	// general path, which re-checks everything.
+	for {
+		if n, ok := c.recvFast(buf); ok {
+			return n, nil
+		}
+		n, err := c.tryRecv(buf)
+		if err != ErrEmpty {
+			return n, err
+		}
+		if err := c.waitData(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// recvFast is the SPSC fast path: a message record at head, within what
+// the producer published; anything unusual (padding, corruption, EOF, a
+// short buffer) takes the general path, which re-checks everything.
+func (c *Consumer) recvFast(buf []byte) (int, bool) {
 	if c.kind == KindSPSC && !c.done && !c.peeked {
 		if c.head == c.tailCache {
 			if t := atomic.LoadUint64(c.prodPos); t > c.head && t-c.head <= c.capacity && t&7 == 0 {
@@ -95,19 +110,11 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 				if c.head == c.tailCache || c.head-c.headPub >= c.capacity/4 || atomic.LoadUint32(c.spaceWaiters) != 0 {
 					c.spscPublishHead()
 				}
-				return n, nil
+				return n, true
 			}
 		}
 	}
-	for {
-		n, err := c.tryRecv(buf)
-		if err != ErrEmpty {
-			return n, err
-		}
-		if err := c.waitData(ctx); err != nil {
-			return 0, err
-		}
-	}
+	return 0, false
 }
 
 // TryRecv is Recv without waiting: ErrEmpty when no message is ready.

@@ -73,27 +73,10 @@ func (p *Producer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&p.
 // Send copies msg into the ring, waiting for room as long as ctx allows.
 // When Send returns nil the message is published: the consumer can see it.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
-	// Fast path (SPSC, room known from the cached consumer position, no
-	// wrap): one copy and one publishing store.
-	n := uint64(len(msg))
-	if p.kind == KindSPSC && !p.done && !p.resv && n <= p.maxMsg {
-		need := recHeader + align8(n)
-		idx := p.tail & p.mask
-		if p.capacity-idx >= need && p.tail+need-p.headCache <= p.capacity {
-			rec := p.data[idx : idx+need : idx+need]
-			hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
-			hdr[0] = uint32(n)
-			hdr[1] = recMessage
-			copy(rec[recHeader:], msg)
-			p.tail += need
-			atomic.StoreUint64(p.prodPos, p.tail)
-			if atomic.LoadUint32(p.dataWaiters) != 0 {
-				p.notify(p.u32(offDataEpoch))
-			}
+	for {
+		if p.sendFast(msg) {
 			return nil
 		}
-	}
-	for {
 		err := p.trySend(msg)
 		if err != ErrFull {
 			return err
@@ -102,6 +85,31 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 			return err
 		}
 	}
+}
+
+// sendFast is the SPSC fast path: room known from the cached consumer
+// position, no wrap; one copy and one publishing store.
+func (p *Producer) sendFast(msg []byte) bool {
+	n := uint64(len(msg))
+	if p.kind != KindSPSC || p.done || p.resv || n > p.maxMsg {
+		return false
+	}
+	need := recHeader + align8(n)
+	idx := p.tail & p.mask
+	if p.capacity-idx < need || p.tail+need-p.headCache > p.capacity {
+		return false
+	}
+	rec := p.data[idx : idx+need : idx+need]
+	hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
+	hdr[0] = uint32(n)
+	hdr[1] = recMessage
+	copy(rec[recHeader:], msg)
+	p.tail += need
+	atomic.StoreUint64(p.prodPos, p.tail)
+	if atomic.LoadUint32(p.dataWaiters) != 0 {
+		p.notify(p.u32(offDataEpoch))
+	}
+	return true
 }
 
 // TrySend is Send without waiting: ErrFull when there is no room.
@@ -166,6 +174,16 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		if err := p.check(n); err != nil {
 			p.spscPublish()
 			return i, err
+		}
+		if need, idx := recHeader+align8(n), p.tail&p.mask; p.capacity-idx >= need && p.tail+need-p.headCache <= p.capacity {
+			rec := p.data[idx : idx+need : idx+need]
+			hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
+			hdr[0] = uint32(n)
+			hdr[1] = recMessage
+			copy(rec[recHeader:], msgs[i])
+			p.tail += need
+			i++
+			continue
 		}
 		off, err := p.spscRoom(n)
 		if err == nil {

@@ -33,17 +33,20 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 	if d <= 0 {
 		return cond()
 	}
-	var start time.Time
-	for i := 0; ; i++ {
+	// A first burst without reading the clock: most waits between awake
+	// peers end within it, and time.Now costs more than a cache miss.
+	for i := 0; i < 512; i++ {
 		if cond() {
 			return true
 		}
-		if i&63 == 0 {
-			if i == 0 {
-				start = time.Now()
-			} else if time.Since(start) > d {
-				return false
-			}
+	}
+	start := time.Now()
+	for i := 1; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&63 == 0 && time.Since(start) > d {
+			return false
 		}
 	}
 }
