@@ -188,7 +188,13 @@ func (c *Consumer) tryPeek() ([]byte, error) {
 		if err == ErrEmpty && atomic.LoadUint32(c.u32(offClosed)) != 0 &&
 			atomic.LoadUint64(c.r.u64(offProdPos)) == atomic.LoadUint64(c.r.u64(offConsPos)) &&
 			atomic.LoadUint32(c.u32(offOrphans)) == 0 {
-			return nil, io.EOF
+			// Before declaring EOF, make sure no dead consumer still holds
+			// a committed message (a READING cell behind the dequeue
+			// position): repair turns it into an ORPHAN to redeliver.
+			if !c.r.repairDead() && atomic.LoadUint32(c.u32(offOrphans)) == 0 {
+				return nil, io.EOF
+			}
+			pos, err = c.takeOrphan()
 		}
 	}
 	if err != nil {

@@ -680,8 +680,11 @@ static inline long mmr_try_recv(mmr_consumer *c, void *buf, uint64_t bufcap) {
 			}
 			if (!claimed) {
 				if (atomic_load(&r->h->closed) && atomic_load(&r->h->prod_pos) == atomic_load(&r->h->cons_pos) &&
-				    atomic_load(&r->h->orphans) == 0)
-					return MMR_EOF;
+				    atomic_load(&r->h->orphans) == 0) {
+					/* no EOF while a dead consumer still holds a committed message */
+					if (!mmr_repair_dead(r) && atomic_load(&r->h->orphans) == 0) return MMR_EOF;
+					continue;
+				}
 				return MMR_EEMPTY;
 			}
 		}
