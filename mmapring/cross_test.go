@@ -216,8 +216,8 @@ func TestCrossProcess(t *testing.T) {
 		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go"} {
 			t.Run(kind.String()+"/"+pair, func(t *testing.T) {
 				count := n
-				if pair == "go-go" || pair == "gobatch-go" {
-					count = n / 4 // both sides instrumented under -race
+				if raceEnabled && (pair == "go-go" || pair == "gobatch-go") {
+					count = n / 4 // both sides instrumented by the race detector
 				}
 				r := newRing(t, cfgFor(kind))
 				cnt := strconv.FormatUint(count, 10)
