@@ -211,9 +211,11 @@ func cfgFor(kind Kind) Config {
 // sizes.
 func TestCrossProcess(t *testing.T) {
 	peer := ringPeer(t)
+	// The same peer built against musl: the header must not depend on glibc.
+	muslPeer := testenv.BuildC(t, "musl-gcc", "ring_peer_musl", []string{"ring_peer.c"}, "-I", filepath.Join(testenv.Root(), "mmapring"))
 	n := million()
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {
-		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go"} {
+		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go", "musl-go"} {
 			t.Run(kind.String()+"/"+pair, func(t *testing.T) {
 				count := n
 				if raceEnabled && (pair == "go-go" || pair == "gobatch-go") {
@@ -229,6 +231,8 @@ func TestCrossProcess(t *testing.T) {
 					prod = testenv.Child(t, "produce", cnt, "200", "7", "0", "batch")
 				case "c":
 					prod = exec.Command(peer, "produce", "3", cnt, "200", "7")
+				case "musl":
+					prod = exec.Command(muslPeer, "produce", "3", cnt, "200", "7")
 				}
 				switch pair[strings.IndexByte(pair, '-')+1:] {
 				case "go":

@@ -27,7 +27,15 @@
 
 #include <errno.h>
 #include <limits.h>
+#if defined(__has_include)
+#if __has_include(<linux/futex.h>)
 #include <linux/futex.h>
+#endif
+#endif
+#ifndef FUTEX_WAIT /* musl-gcc without kernel headers */
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+#endif
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
