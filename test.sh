@@ -16,7 +16,10 @@ go vet ./...
 step "cgo-free builds for every Linux GOARCH"
 for arch in $(go tool dist list | sed -n 's#^linux/##p'); do
   GOOS=linux GOARCH=$arch CGO_ENABLED=0 go build ./... || { echo "build failed for $arch"; exit 1; }
-  GOOS=linux GOARCH=$arch CGO_ENABLED=0 go vet ./... >/dev/null || { echo "vet failed for $arch"; exit 1; }
+done
+# Test files too, for a 32-bit, a big-endian and a 64-bit ABI other than the host's.
+for arch in 386 s390x arm64 mips; do
+  GOOS=linux GOARCH=$arch CGO_ENABLED=0 go vet ./... || { echo "vet failed for $arch"; exit 1; }
 done
 echo ok
 
@@ -29,6 +32,9 @@ go run ./ipctest/cmd/ipcsnap > "$before"
 
 step "go test -race ./..."
 go test -race -count=1 ./...
+
+step "allocation tests without -race (sync.Pool is randomised under it)"
+go test -count=1 -run 'Alloc' ./...
 
 for leg in tests/legs.d/*.sh; do
   [ -e "$leg" ] || continue

@@ -1,4 +1,79 @@
 // Package posix gives Go programs POSIX IPC without cgo: shared-memory
 // objects and mappings, POSIX message queues that wait in the Go runtime
-// poller, pipes, FIFOs, eventfd and descriptor passing.
+// poller, pipes, FIFOs, eventfd and descriptor passing. Everything
+// interoperates with C programs using glibc (or musl) and with Python.
+//
+// # Shared memory
+//
+// ShmOpen and ShmUnlink name exactly the objects glibc's shm_open names:
+// the file /dev/shm/NAME, with every leading slash stripped and names with
+// another '/', "." or ".." or over 255 bytes rejected (errors wrap
+// ErrInvalidName). Objects are opened with O_NOFOLLOW|O_CLOEXEC and
+// created with mode 0600 unless told otherwise; CreateShm creates
+// exclusively. Python's multiprocessing.shared_memory.SharedMemory uses the
+// same files, with one hazard: before Python 3.13 (and in 3.13 unless
+// track=False is passed) a Python process that merely attaches to a
+// segment unlinks it when it exits (CPython gh-82300). Python peers must
+// call resource_tracker.unregister(shm._name, "shared_memory") right after
+// attaching, or pass track=False on 3.13 and later.
+//
+// # Mappings and typed views
+//
+// Map maps any descriptor (shm, memfd, file) and MapAnonymous maps shared
+// anonymous memory; a Mapping can Sync, Advise, Lock, Resize (mremap) and
+// Close (idempotent). MemfdCreate with MemfdAllowSealing and AddSeals lets
+// a process hand a segment to another one (SendFiles) whose size cannot
+// change under the receiver, which checks that with CheckSealed.
+//
+// ValueAt, ArrayAt and the atomic views Int32At, Uint32At, Int64At and
+// Uint64At are this package's multiprocessing.Value and Array: they place
+// pointer-free Go values in a mapping after checking bounds and alignment,
+// and return errors (never panic) when the layout does not fit.
+//
+// # Message queues
+//
+// OpenQueue applies glibc's mq_open naming (one leading slash, optional
+// here) and returns a Queue whose descriptor is non-blocking and registered
+// with the runtime poller. Send and Receive park the calling goroutine, not
+// an OS thread: a thousand blocked receivers cost a thousand goroutines
+// and no threads. Each call honours its own context; concurrent receivers
+// (and senders) on one Queue take turns, and one call's deadline never
+// disturbs another's. With context.Background, Send and Receive do not
+// allocate. TrySend and TryReceive never wait; a queue opened with
+// O_NONBLOCK (or switched with SetAttr) makes Send and Receive behave so.
+//
+// Queue.Notify is the Go form of mq_notify's SIGEV_THREAD: the kernel
+// sends a 32-byte cookie to a netlink socket, which the runtime poller
+// reads, and the result arrives on a channel (glibc starts a thread for
+// this). NotifySignal and NotifyNone cover SIGEV_SIGNAL and SIGEV_NONE.
+// Any close of the queue's descriptor by the registered process ends a
+// registration (kernel rule), and so does reading the queue's status file.
+//
+// ListQueues lists queues with their QSIZE. It reads /dev/mqueue where it
+// is mounted; otherwise it mounts a private mqueue instance in a throwaway
+// mount namespace on a locked OS thread (needs CAP_SYS_ADMIN).
+//
+// The raw system calls MqOpen, MqUnlink, MqTimedsend, MqTimedreceive,
+// MqNotify and MqGetsetattr are exported too, generated from
+// syscall_linux.go: they take kernel names (no leading slash) and absolute
+// CLOCK_REALTIME timeouts, and use the _time64 calls on 32-bit
+// architectures.
+//
+// # Pipes, FIFOs, eventfd and descriptor passing
+//
+// Pipe returns two Conns like multiprocessing.Pipe: a socket pair (duplex)
+// or a pipe (reader, writer), carrying messages framed as Python's
+// multiprocessing.connection frames them (a 4-byte big-endian length), so
+// a Python Connection on the other end can read them. Mkfifo and OpenFifo
+// give the same Conn over a named pipe, NewEventFD a poller-integrated
+// eventfd in counter or semaphore mode, and SendFiles and RecvFiles pass
+// descriptors (SCM_RIGHTS) to another process over a Unix socket.
+//
+// # Errors and cancellation
+//
+// Errors wrap the errno with the operation, so errors.Is works with
+// unix.Errno values, os.ErrNotExist, os.ErrExist, os.ErrPermission and
+// os.ErrClosed. A call ended by its context returns an error matching
+// context.Canceled or context.DeadlineExceeded. Close unblocks every
+// waiting call.
 package posix

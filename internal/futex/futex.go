@@ -4,6 +4,16 @@
 // keys such futexes by (inode, offset), not by virtual address.
 //
 // Waits may return spuriously; every caller must re-check its condition.
+//
+// The classic futex(2) calls are the baseline and are used for Wait and
+// Wake on every kernel: for 32-bit shared words they are equivalent to the
+// futex2 calls and share the kernel's hash with them, so C peers that use
+// either interoperate. futex_waitv (Linux 5.16+, see HaveWaitv) is used
+// where present by WaitContext, to make cancellation wake only the
+// cancelled waiter. The Linux 6.7 futex_wake/futex_wait calls are probed
+// (HaveFutex2) and exported raw (FutexWake, FutexWait) for callers that
+// want them. WaitBitsetAbs waits until an absolute CLOCK_REALTIME or
+// CLOCK_MONOTONIC deadline, as glibc's sem_timedwait does.
 package futex
 
 import (
@@ -63,11 +73,17 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 // WaitContext is Wait bounded by ctx: it returns ctx.Err() once ctx is done
 // (context.DeadlineExceeded at the deadline). A futex wait cannot be
 // cancelled by a signal (the Go runtime's handlers use SA_RESTART and the
-// kernel restarts FUTEX_WAIT), so cancellation wakes the word instead and
-// repeats the wake until this waiter has returned; other waiters on the same
-// word see a spurious wake-up, which every futex protocol tolerates.
+// kernel restarts FUTEX_WAIT), so cancellation must wake the waiter instead.
 //
-// With a context that can never be cancelled it does not allocate.
+// On kernels with futex_waitv (Linux 5.16+, see HaveWaitv) the waiter sleeps
+// on two words at once: addr (shared) and a private cancellation word of its
+// own, so cancelling wakes exactly this waiter. On older kernels cancellation
+// wakes addr itself and repeats the wake until this waiter has returned;
+// other waiters on the same word then see a spurious wake-up, which every
+// futex protocol tolerates.
+//
+// With a context that can never be cancelled it does not allocate; with a
+// cancellable one the blocking path allocates the cancellation hook.
 func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 	if ctx.Done() == nil {
 		return Wait(addr, val, -1)
@@ -81,6 +97,9 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 		if timeout <= 0 {
 			return context.DeadlineExceeded
 		}
+	}
+	if HaveWaitv() {
+		return waitvContext(ctx, addr, val, timeout)
 	}
 	var returned atomic.Bool
 	stop := context.AfterFunc(ctx, func() {

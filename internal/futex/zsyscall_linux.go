@@ -4,11 +4,9 @@
 package futex
 
 import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/ipckit/ipckit/internal/abi"
+	"golang.org/x/sys/unix"
+	"unsafe"
 )
 
 func Futex(addr *uint32, op int, val uint32, timeout *abi.Timespec, addr2 *uint32, val3 uint32) (n int, err error) {

@@ -70,6 +70,10 @@ func CC(t testing.TB) string {
 	return Tool(t, "cc")
 }
 
+// Cross reports whether C peers are built with a cross compiler: the
+// test binary is 386 on an amd64 host, or a cross leg set $IPCKIT_CC.
+func Cross() bool { return runtime.GOARCH == "386" || os.Getenv("IPCKIT_CC") != "" }
+
 var buildMu sync.Mutex
 
 // BuildC compiles C sources (paths, or names under tests/c) into an
@@ -86,6 +90,11 @@ func BuildC(t testing.TB, cc string, out string, srcs []string, flags ...string)
 	defer buildMu.Unlock()
 	bin := filepath.Join(t.TempDir(), out)
 	args := append([]string{"-O2", "-Wall", "-std=gnu11", "-pthread", "-o", bin, "-I", filepath.Join(Root(), "tests", "c")}, flags...)
+	if Cross() {
+		// Cross-built peers link statically, so they need neither the
+		// target's dynamic loader on the host nor qemu's -L.
+		args = append(args, "-static")
+	}
 	for _, s := range srcs {
 		if !filepath.IsAbs(s) {
 			s = CSource(s)
@@ -161,4 +170,15 @@ func Child(t testing.TB, name string, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), childEnv+"="+name)
 	cmd.Stderr = os.Stderr
 	return cmd
+}
+
+// Command returns a command that runs a program built for the test's
+// architecture. Under an emulated cross-architecture leg, $IPCKIT_EXEC
+// (for example "qemu-aarch64-static -L /usr/aarch64-linux-gnu") is put in
+// front of it.
+func Command(bin string, args ...string) *exec.Cmd {
+	if pre := strings.Fields(os.Getenv("IPCKIT_EXEC")); len(pre) > 0 {
+		return exec.Command(pre[0], append(append(pre[1:], bin), args...)...)
+	}
+	return exec.Command(bin, args...)
 }

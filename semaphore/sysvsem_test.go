@@ -1,0 +1,195 @@
+package semaphore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/testenv"
+	"github.com/ipckit/ipckit/sysv"
+)
+
+func init() {
+	// sysv-holder ID MODE: "loop" takes and gives back a unit forever;
+	// "hold" takes one and sleeps.
+	testenv.RegisterChild("sysv-holder", func(args []string) int {
+		id, _ := strconv.Atoi(args[0])
+		set, err := sysv.SemSetFromID(id)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		s, err := NewSysV(set, 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		ready := false
+		for {
+			if err := s.Wait(context.Background()); err != nil {
+				fmt.Fprintln(os.Stderr, "child wait:", err)
+				return 1
+			}
+			if args[1] == "hold" {
+				fmt.Println("held")
+				select {}
+			}
+			for i := 0; i < rand.IntN(1000); i++ {
+				runtime.Gosched()
+			}
+			if err := s.Post(); err != nil {
+				fmt.Fprintln(os.Stderr, "child post:", err)
+				return 1
+			}
+			if !ready {
+				fmt.Println("ready")
+				ready = true
+			}
+		}
+	})
+}
+
+func newSysV(t testing.TB, value int) *SysV {
+	t.Helper()
+	s, err := CreateSysV(sysv.IPCPrivate, value, nil)
+	mustf(t, err, "CreateSysV")
+	t.Cleanup(func() { s.Remove() })
+	return s
+}
+
+func sysvValue(t testing.TB, s *SysV) int {
+	t.Helper()
+	v, err := s.Value()
+	mustf(t, err, "value")
+	return v
+}
+
+func TestSysVBasics(t *testing.T) {
+	s := newSysV(t, 2)
+	st, err := s.Set().Stat()
+	mustf(t, err, "stat")
+	if st.LastOp.IsZero() {
+		t.Fatalf("last op %v: want the set initialised by semop", st.LastOp)
+	}
+	if st.Perm.Mode != 0o600 && os.Getenv("IPCKIT_EXEC") == "" { // qemu-user mistranslates semid_ds on some guests
+		t.Fatalf("mode %v, want 0600", st.Perm.Mode)
+	}
+	mustf(t, s.TryWait(), "trywait")
+	mustf(t, s.Wait(context.Background()), "wait")
+	if err := s.TryWait(); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("TryWait at 0: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := s.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait with deadline: %v", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	go func() { errs <- s.Wait(ctx) }()
+	eventually(t, "a waiter", func() bool { n, _, _ := s.Set().Waiting(0); return n == 1 })
+	cancel()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Wait: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return within 5s of cancel")
+	}
+	// A blocked waiter is woken by Post.
+	go func() { errs <- s.Wait(testCtx(t)) }()
+	eventually(t, "a waiter", func() bool { n, _, _ := s.Set().Waiting(0); return n == 1 })
+	mustf(t, s.Post(), "post")
+	mustf(t, <-errs, "woken waiter")
+	if v := sysvValue(t, s); v != 0 {
+		t.Fatalf("value %d", v)
+	}
+	// Removal wakes waiters with EIDRM.
+	go func() { errs <- s.Wait(testCtx(t)) }()
+	eventually(t, "a waiter", func() bool { n, _, _ := s.Set().Waiting(0); return n == 1 })
+	mustf(t, s.Remove(), "remove")
+	if err := <-errs; !errors.Is(err, unix.EIDRM) {
+		t.Fatalf("Wait on a removed set: %v", err)
+	}
+	if _, err := CreateSysV(sysv.IPCPrivate, SysVMaxValue+1, nil); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("value above SEMVMX: %v", err)
+	}
+	m := newSysV(t, SysVMaxValue)
+	if err := m.Post(); !errors.Is(err, unix.ERANGE) {
+		t.Fatalf("Post at SEMVMX: %v", err)
+	}
+	if _, err := NewSysV(m.Set(), 1); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("semaphore number out of range: %v", err)
+	}
+}
+
+// SIGKILL a holder that took a unit with SEM_UNDO: the unit comes back.
+// Then kill holders that take and give back units in a loop, at random
+// points, 20 times: the value is always back to its initial value.
+func TestSysVUndoOnKill(t *testing.T) {
+	s := newSysV(t, 1)
+	start := func(mode string) (*bufio.Scanner, func()) {
+		cmd := testenv.Child(t, "sysv-holder", strconv.Itoa(s.Set().ID()), mode)
+		out, err := cmd.StdoutPipe()
+		mustf(t, err, "pipe")
+		mustf(t, cmd.Start(), "start")
+		return bufio.NewScanner(out), func() { cmd.Process.Kill(); cmd.Wait() }
+	}
+	sc, kill := start("hold")
+	if !sc.Scan() || sc.Text() != "held" {
+		kill()
+		t.Fatalf("child: %q", sc.Text())
+	}
+	if v := sysvValue(t, s); v != 0 {
+		kill()
+		t.Fatalf("value while held: %d", v)
+	}
+	kill()
+	if v := sysvValue(t, s); v != 1 {
+		t.Fatalf("value after the holder was killed: %d, want 1 (SEM_UNDO)", v)
+	}
+	ctx := testCtx(t)
+	iters := 20
+	if testing.Short() {
+		iters = 6
+	}
+	for i := 0; i < iters; i++ {
+		sc, kill := start("loop")
+		if !sc.Scan() || sc.Text() != "ready" {
+			kill()
+			t.Fatalf("child: %q", sc.Text())
+		}
+		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+		kill()
+		if v := sysvValue(t, s); v != 1 {
+			t.Fatalf("iteration %d: value %d after kill, want 1", i, v)
+		}
+		// The survivor proceeds.
+		mustf(t, s.Wait(ctx), "survivor wait")
+		mustf(t, s.Post(), "survivor post")
+	}
+}
+
+func TestSysVZeroAllocs(t *testing.T) {
+	s := newSysV(t, 0)
+	bg := context.Background()
+	n := testing.AllocsPerRun(200, func() {
+		s.Post()
+		s.TryWait()
+		s.Post()
+		s.Wait(bg)
+	})
+	if n != 0 {
+		t.Fatalf("%v allocs per Post/TryWait/Post/Wait, want 0", n)
+	}
+}

@@ -1,0 +1,206 @@
+package sysv
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Queue is a System V message queue. The zero value is not usable; get
+// one from CreateQueue, OpenQueue or QueueFromID. A Queue is an id, safe for
+// concurrent use by multiple goroutines; it holds no resources in the
+// process, so there is nothing to close — Remove deletes the queue itself.
+type Queue struct{ id int }
+
+// CreateQueue creates a message queue for key (IPCPrivate for a new,
+// unnamed one), with mode 0600 unless o says otherwise. Unless
+// o.OpenExisting, an existing queue for key is an error matching
+// os.ErrExist.
+func CreateQueue(key Key, o *Options) (*Queue, error) {
+	id, err := Msgget(key, o.getFlags())
+	if err != nil {
+		return nil, wrap("msgget", err)
+	}
+	return &Queue{id}, nil
+}
+
+// OpenQueue opens the existing queue for key; a missing one is an error
+// matching os.ErrNotExist, and one this process may not read and write is
+// an error matching os.ErrPermission. (The kernel checks only the access a
+// get call asks for; Open* ask for read and write, as a C program's
+// msgget(key, 0600) does, so a permission problem surfaces here rather
+// than at the first send.)
+func OpenQueue(key Key) (*Queue, error) {
+	id, err := Msgget(key, accessRW)
+	if err != nil {
+		return nil, wrap("msgget", err)
+	}
+	return &Queue{id}, nil
+}
+
+// QueueFromID returns the queue with the given id (as ipcs shows it).
+func QueueFromID(id int) *Queue { return &Queue{id} }
+
+// ID returns the queue's id.
+func (q *Queue) ID() int { return q.id }
+
+// RecvFlag modifies Receive.
+type RecvFlag int
+
+const (
+	// RecvNoWait fails with ENOMSG instead of waiting (IPC_NOWAIT).
+	RecvNoWait RecvFlag = IPC_NOWAIT
+	// RecvNoError truncates a message longer than the buffer instead of
+	// failing with E2BIG (MSG_NOERROR); the rest of it is lost.
+	RecvNoError RecvFlag = MSG_NOERROR
+	// RecvExcept selects the first message whose type is not mtype
+	// (MSG_EXCEPT, with mtype > 0).
+	RecvExcept RecvFlag = MSG_EXCEPT
+	// RecvCopy copies the message at 0-based position mtype without
+	// removing it (MSG_COPY; the kernel needs CONFIG_CHECKPOINT_RESTORE).
+	// It never waits.
+	RecvCopy RecvFlag = MSG_COPY
+)
+
+// Send sends data as a message of type mtype (> 0). If the queue is full
+// it waits until there is room, ctx is done (it then returns ctx.Err()
+// wrapped with "msgsnd"), or the queue is removed (EIDRM). It does not
+// allocate once its buffer pool is warm.
+func (q *Queue) Send(ctx context.Context, mtype int, data []byte) error {
+	bp := getBuf(SizeofLong + len(data))
+	m := Msgbuf(*bp)
+	m.SetType(mtype)
+	copy(m.Text(), data)
+	err := q.SendMsg(ctx, m)
+	putBuf(bp)
+	return err
+}
+
+// TrySend sends without waiting; a full queue gives an error matching
+// unix.EAGAIN.
+func (q *Queue) TrySend(mtype int, data []byte) error {
+	bp := getBuf(SizeofLong + len(data))
+	m := Msgbuf(*bp)
+	m.SetType(mtype)
+	copy(m.Text(), data)
+	err := wrap("msgsnd", Msgsnd(q.id, m, IPC_NOWAIT))
+	putBuf(bp)
+	return err
+}
+
+// SendMsg sends a prepared Msgbuf without copying it.
+func (q *Queue) SendMsg(ctx context.Context, m Msgbuf) error {
+	if m.Type() <= 0 {
+		return wrap("msgsnd", unix.EINVAL)
+	}
+	err := Msgsnd(q.id, m, IPC_NOWAIT)
+	if err != unix.EAGAIN {
+		return wrap("msgsnd", err)
+	}
+	return block(ctx, "msgsnd", func() unix.Errno { return errnoOf(Msgsnd(q.id, m, 0)) })
+}
+
+// Receive receives a message into buf and returns its length and type.
+// mtype selects the message: 0 the first in the queue, > 0 the first of
+// that type (with RecvExcept: of any other type), < 0 the first of the
+// lowest type not above -mtype. Without RecvNoError, a message longer
+// than buf stays queued and Receive fails with E2BIG. It waits for a
+// message unless flags has RecvNoWait or RecvCopy, until ctx is done or
+// the queue is removed (EIDRM). It does not allocate once its buffer pool
+// is warm.
+func (q *Queue) Receive(ctx context.Context, mtype int, buf []byte, flags RecvFlag) (n, typ int, err error) {
+	bp := getBuf(SizeofLong + len(buf))
+	m := Msgbuf(*bp)
+	n, err = q.ReceiveMsg(ctx, m, mtype, flags)
+	if err == nil {
+		copy(buf, m.Text()[:n])
+		typ = m.Type()
+	}
+	putBuf(bp)
+	return n, typ, err
+}
+
+// ReceiveMsg receives into a Msgbuf without copying; it returns the text
+// length. See Receive.
+func (q *Queue) ReceiveMsg(ctx context.Context, m Msgbuf, mtype int, flags RecvFlag) (int, error) {
+	fl := int(flags)
+	if fl&MSG_COPY != 0 {
+		fl |= IPC_NOWAIT // the kernel requires it
+	}
+	n, err := Msgrcv(q.id, m, mtype, fl|IPC_NOWAIT)
+	if err != unix.ENOMSG || fl&IPC_NOWAIT != 0 {
+		return n, wrap("msgrcv", err)
+	}
+	err = block(ctx, "msgrcv", func() unix.Errno {
+		var e error
+		n, e = Msgrcv(q.id, m, mtype, fl)
+		return errnoOf(e)
+	})
+	return n, err
+}
+
+// QueueStat is a message queue's state.
+type QueueStat struct {
+	Perm        Perm
+	Bytes       uint64 // bytes of text queued
+	Messages    uint64 // messages queued
+	MaxBytes    uint64 // capacity in bytes (msg_qbytes)
+	LastSendPID int
+	LastRecvPID int
+	LastSend    time.Time // zero if never
+	LastRecv    time.Time
+	Changed     time.Time
+}
+
+func queueStatOf(ds *MsqidDS) QueueStat {
+	return QueueStat{
+		Perm: permOf(&ds.Perm), Bytes: uint64(ds.Cbytes), Messages: uint64(ds.Qnum),
+		MaxBytes: uint64(ds.Qbytes), LastSendPID: int(ds.Lspid), LastRecvPID: int(ds.Lrpid),
+		LastSend: unixTime(ds.StimeSec()), LastRecv: unixTime(ds.RtimeSec()), Changed: unixTime(ds.CtimeSec()),
+	}
+}
+
+// Stat returns the queue's state (IPC_STAT).
+func (q *Queue) Stat() (QueueStat, error) {
+	var ds MsqidDS
+	if _, err := Msgctl(q.id, IPC_STAT, &ds); err != nil {
+		return QueueStat{}, wrap("msgctl", err)
+	}
+	return queueStatOf(&ds), nil
+}
+
+// set reads the state, lets f change it, and writes it back (IPC_SET).
+func (q *Queue) set(f func(*MsqidDS)) error {
+	var ds MsqidDS
+	if _, err := Msgctl(q.id, IPC_STAT, &ds); err != nil {
+		return wrap("msgctl", err)
+	}
+	f(&ds)
+	_, err := Msgctl(q.id, IPC_SET, &ds)
+	return wrap("msgctl", err)
+}
+
+// Chmod sets the permission bits.
+func (q *Queue) Chmod(mode os.FileMode) error {
+	return q.set(func(ds *MsqidDS) { setMode(&ds.Perm.Mode, mode) })
+}
+
+// Chown sets the owner.
+func (q *Queue) Chown(uid, gid uint32) error {
+	return q.set(func(ds *MsqidDS) { ds.Perm.Uid, ds.Perm.Gid = uid, gid })
+}
+
+// SetMaxBytes sets the queue's capacity in bytes; raising it above
+// kernel.msgmnb needs CAP_SYS_RESOURCE.
+func (q *Queue) SetMaxBytes(n uint64) error {
+	return q.set(func(ds *MsqidDS) { ds.Qbytes = uint(n) })
+}
+
+// Remove deletes the queue (IPC_RMID). Waiting senders and receivers
+// fail with EIDRM.
+func (q *Queue) Remove() error {
+	_, err := Msgctl(q.id, IPC_RMID, nil)
+	return wrap("msgctl", err)
+}

@@ -1,0 +1,150 @@
+package sysv
+
+import (
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Segment is a System V shared-memory segment. Like Queue, it is an id:
+// safe for concurrent use, nothing to close. Attach maps it; Remove marks
+// it for deletion, which happens when the last process detaches.
+type Segment struct{ id int }
+
+// CreateSegment creates a segment of size bytes for key, with mode 0600
+// unless o says otherwise (o.Flags may add SHM_HUGETLB, SHM_NORESERVE).
+// Unless o.OpenExisting, an existing segment for key is an error matching
+// os.ErrExist.
+func CreateSegment(key Key, size int, o *Options) (*Segment, error) {
+	id, err := Shmget(key, size, o.getFlags())
+	if err != nil {
+		return nil, wrap("shmget", err)
+	}
+	return &Segment{id}, nil
+}
+
+// OpenSegment opens the existing segment for key.
+func OpenSegment(key Key) (*Segment, error) {
+	id, err := Shmget(key, 0, accessRW)
+	if err != nil {
+		return nil, wrap("shmget", err)
+	}
+	return &Segment{id}, nil
+}
+
+// SegmentFromID returns the segment with the given id.
+func SegmentFromID(id int) *Segment { return &Segment{id} }
+
+// ID returns the segment's id.
+func (s *Segment) ID() int { return s.id }
+
+// Attach maps the segment into this process and returns it as a slice.
+// flags may hold SHM_RDONLY (writing to the slice then faults), SHM_EXEC.
+// Call Detach with the slice when done; the slice must not be used after.
+func (s *Segment) Attach(flags int) ([]byte, error) {
+	var ds ShmidDS
+	if _, err := Shmctl(s.id, IPC_STAT, &ds); err != nil {
+		return nil, wrap("shmctl", err)
+	}
+	addr, err := Shmat(s.id, 0, flags)
+	if err != nil {
+		return nil, wrap("shmat", err)
+	}
+	size := int(ds.Segsz)
+	if size == 0 {
+		// Cannot happen (the kernel refuses empty segments), but never
+		// build a slice over nothing.
+		_ = Shmdt(addr)
+		return nil, wrap("shmat", unix.EINVAL)
+	}
+	// The kernel returned the address; the memory is not Go's.
+	p := *(*unsafe.Pointer)(unsafe.Pointer(&addr))
+	return unsafe.Slice((*byte)(p), size), nil
+}
+
+// Detach unmaps a slice returned by Attach.
+func Detach(b []byte) error {
+	if len(b) == 0 {
+		return wrap("shmdt", unix.EINVAL)
+	}
+	return wrap("shmdt", Shmdt(uintptr(unsafe.Pointer(&b[0]))))
+}
+
+// SegmentStat is a segment's state.
+type SegmentStat struct {
+	Perm       Perm
+	Size       uint64
+	Attaches   uint64
+	CreatorPID int
+	LastPID    int       // last shmat or shmdt
+	LastAttach time.Time // zero if never
+	LastDetach time.Time
+	Changed    time.Time
+	Removed    bool // marked for deletion (SHM_DEST), alive until the last detach
+	Locked     bool // locked in memory (SHM_LOCKED)
+}
+
+const (
+	shmDest   = 0o1000
+	shmLocked = 0o2000
+)
+
+func segmentStatOf(ds *ShmidDS) SegmentStat {
+	return SegmentStat{
+		Perm: permOf(&ds.Perm), Size: uint64(ds.Segsz), Attaches: uint64(ds.Nattch),
+		CreatorPID: int(ds.Cpid), LastPID: int(ds.Lpid),
+		LastAttach: unixTime(ds.AtimeSec()), LastDetach: unixTime(ds.DtimeSec()), Changed: unixTime(ds.CtimeSec()),
+		Removed: ds.Perm.Mode&shmDest != 0, Locked: ds.Perm.Mode&shmLocked != 0,
+	}
+}
+
+// Stat returns the segment's state (IPC_STAT).
+func (s *Segment) Stat() (SegmentStat, error) {
+	var ds ShmidDS
+	if _, err := Shmctl(s.id, IPC_STAT, &ds); err != nil {
+		return SegmentStat{}, wrap("shmctl", err)
+	}
+	return segmentStatOf(&ds), nil
+}
+
+func (s *Segment) set(f func(*ShmidDS)) error {
+	var ds ShmidDS
+	if _, err := Shmctl(s.id, IPC_STAT, &ds); err != nil {
+		return wrap("shmctl", err)
+	}
+	f(&ds)
+	_, err := Shmctl(s.id, IPC_SET, &ds)
+	return wrap("shmctl", err)
+}
+
+// Chmod sets the permission bits.
+func (s *Segment) Chmod(mode os.FileMode) error {
+	return s.set(func(ds *ShmidDS) { setMode(&ds.Perm.Mode, mode) })
+}
+
+// Chown sets the owner.
+func (s *Segment) Chown(uid, gid uint32) error {
+	return s.set(func(ds *ShmidDS) { ds.Perm.Uid, ds.Perm.Gid = uid, gid })
+}
+
+// Lock keeps the segment's pages in memory (SHM_LOCK; needs
+// CAP_IPC_LOCK or a sufficient RLIMIT_MEMLOCK).
+func (s *Segment) Lock() error {
+	_, err := Shmctl(s.id, SHM_LOCK, nil)
+	return wrap("shmctl", err)
+}
+
+// Unlock undoes Lock (SHM_UNLOCK).
+func (s *Segment) Unlock() error {
+	_, err := Shmctl(s.id, SHM_UNLOCK, nil)
+	return wrap("shmctl", err)
+}
+
+// Remove marks the segment for deletion (IPC_RMID): its key is freed at
+// once, and the memory when the last process detaches.
+func (s *Segment) Remove() error {
+	_, err := Shmctl(s.id, IPC_RMID, nil)
+	return wrap("shmctl", err)
+}
