@@ -83,9 +83,10 @@ func rawRTT(kind string) func(o benchOpts, size int) ([]time.Duration, error) {
 					}
 				}
 				t1 := time.Now()
-				if i >= 100 {
-					lat = append(lat, t1.Sub(t0))
+				if i < 100 {
+					continue // warm-up
 				}
+				lat = append(lat, t1.Sub(t0))
 				if len(lat) >= o.rttMax || t1.After(end) {
 					break
 				}
@@ -103,9 +104,10 @@ func rawRTT(kind string) func(o benchOpts, size int) ([]time.Duration, error) {
 				futex.Wait(b, old, time.Second)
 			}
 			t1 := time.Now()
-			if i >= 20 {
-				lat = append(lat, t1.Sub(t0))
+			if i < 20 {
+				continue // warm-up
 			}
+			lat = append(lat, t1.Sub(t0))
 			if len(lat) >= o.rttMax || t1.After(end) {
 				break
 			}
