@@ -456,6 +456,7 @@ func TestPassMemfdToChild(t *testing.T) {
 }
 
 func TestRecvFilesTruncated(t *testing.T) {
+	testenv.SkipUnderEmulation(t, "qemu-user gives the host kernel a control buffer twice the guest's, so SCM_RIGHTS truncates at other sizes")
 	a, b, err := posix.SocketPair()
 	if err != nil {
 		t.Fatal(err)

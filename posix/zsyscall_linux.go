@@ -12,13 +12,8 @@ import (
 // _zero gives empty slices an address to pass to the kernel.
 var _zero uintptr
 
-func MqOpen(name string, oflag int, mode uint32, attr *abi.MqAttr) (fd int, err error) {
-	var _p0 *byte
-	_p0, err = unix.BytePtrFromString(name)
-	if err != nil {
-		return
-	}
-	r0, _, e1 := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(_p0)), uintptr(oflag), uintptr(mode), uintptr(unsafe.Pointer(attr)), 0, 0)
+func mqOpen(name *byte, oflag int, mode uint32, attr *abi.MqAttr) (fd int, err error) {
+	r0, _, e1 := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(name)), uintptr(oflag), uintptr(mode), uintptr(unsafe.Pointer(attr)), 0, 0)
 	fd = int(r0)
 	if e1 != 0 {
 		err = e1
@@ -26,13 +21,8 @@ func MqOpen(name string, oflag int, mode uint32, attr *abi.MqAttr) (fd int, err 
 	return
 }
 
-func MqUnlink(name string) (err error) {
-	var _p0 *byte
-	_p0, err = unix.BytePtrFromString(name)
-	if err != nil {
-		return
-	}
-	_, _, e1 := unix.Syscall6(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(_p0)), 0, 0, 0, 0, 0)
+func mqUnlink(name *byte) (err error) {
+	_, _, e1 := unix.Syscall6(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(name)), 0, 0, 0, 0, 0)
 	if e1 != 0 {
 		err = e1
 	}

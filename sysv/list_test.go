@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/sysv"
 )
 
@@ -46,17 +47,21 @@ func TestList(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, objs := range map[string][]sysv.Object{"List": proc, "ListStat": stat} {
+		// IPC_STAT through qemu-user misreports modes on s390x and
+		// msqid_ds pids on 64-bit guests; /proc/sysvipc is unaffected.
+		badMode := name == "ListStat" && testenv.IPCPermModeUnreliable()
+		badPID := name == "ListStat" && testenv.MsqPIDsUnreliable()
 		qo := findObject(objs, sysv.MessageQueue, q.ID())
-		if qo == nil || qo.Perm.Key != key || qo.Perm.Mode != 0o620 || qo.Bytes != 6 || qo.Messages != 1 ||
-			qo.LastSendPID != os.Getpid() || qo.LastSend.IsZero() || qo.Perm.UID != uint32(os.Geteuid()) {
+		if qo == nil || qo.Perm.Key != key || (qo.Perm.Mode != 0o620 && !badMode) || qo.Bytes != 6 || qo.Messages != 1 ||
+			(qo.LastSendPID != os.Getpid() && !badPID) || qo.LastSend.IsZero() || qo.Perm.UID != uint32(os.Geteuid()) {
 			t.Errorf("%s: queue %+v", name, qo)
 		}
 		so := findObject(objs, sysv.SemaphoreSet, s.ID())
-		if so == nil || so.NSems != 5 || so.Perm.Mode != 0o600 || so.Perm.Key != 0 {
+		if so == nil || so.NSems != 5 || (so.Perm.Mode != 0o600 && !badMode) || so.Perm.Key != 0 {
 			t.Errorf("%s: semaphore set %+v", name, so)
 		}
 		mo := findObject(objs, sysv.SharedMemory, seg.ID())
-		if mo == nil || mo.Size != 5000 || mo.Attaches != 1 || mo.CreatorPID != os.Getpid() || mo.Removed {
+		if mo == nil || mo.Size != 5000 || mo.Attaches != 1 || mo.CreatorPID != os.Getpid() || (mo.Removed && !badMode) {
 			t.Errorf("%s: segment %+v", name, mo)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/sysv"
 )
 
@@ -36,7 +37,7 @@ func TestMsggetExclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Perm.Key != key || st.Perm.Mode != 0o600 || st.Perm.UID != uint32(os.Geteuid()) {
+	if st.Perm.Key != key || !modeIs(st.Perm.Mode, 0o600) || st.Perm.UID != uint32(os.Geteuid()) {
 		t.Errorf("stat perm %+v, want key %#x mode 0600 uid %d", st.Perm, key, os.Geteuid())
 	}
 }
@@ -222,7 +223,7 @@ func TestSemctlValuesAndSemun(t *testing.T) {
 		t.Fatalf("LastPID %d %v", pid, err)
 	}
 	st, err := s.Stat()
-	if err != nil || st.NSems != 3 || st.LastOp.IsZero() || st.Perm.Mode != 0o600 {
+	if err != nil || st.NSems != 3 || st.LastOp.IsZero() || !modeIs(st.Perm.Mode, 0o600) {
 		t.Fatalf("Stat %+v %v", st, err)
 	}
 }
@@ -270,7 +271,7 @@ func TestShmAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ = seg.Stat()
-	if !st.Removed || st.Perm.Key != 0 {
+	if (!st.Removed && !testenv.IPCPermModeUnreliable()) || st.Perm.Key != 0 {
 		t.Errorf("after IPC_RMID while attached: %+v, want Removed and key 0", st)
 	}
 	if err := sysv.Detach(ro); err != nil {

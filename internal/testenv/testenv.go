@@ -5,14 +5,17 @@
 package testenv
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where every test
@@ -162,23 +165,140 @@ func Child(t testing.TB, name string, args ...string) *exec.Cmd {
 	if _, ok := children[name]; !ok {
 		t.Fatalf("testenv: child %q is not registered", name)
 	}
+	// Under qemu-user, os.Executable still names the emulated test binary
+	// (qemu answers /proc/self/exe for its guest), but without binfmt_misc
+	// the host cannot exec it directly: start it through the emulator.
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, args...)
+	var cmd *exec.Cmd
+	if prefix := ExecPrefix(); len(prefix) > 0 {
+		cmd = exec.Command(prefix[0], append(append(prefix[1:len(prefix):len(prefix)], exe), args...)...)
+	} else {
+		cmd = exec.Command(exe, args...)
+	}
 	cmd.Env = append(os.Environ(), childEnv+"="+name)
 	cmd.Stderr = os.Stderr
 	return cmd
 }
 
-// Command returns a command that runs a program built for the test's
-// architecture. Under an emulated cross-architecture leg, $IPCKIT_EXEC
-// (for example "qemu-aarch64-static -L /usr/aarch64-linux-gnu") is put in
-// front of it.
-func Command(bin string, args ...string) *exec.Cmd {
-	if pre := strings.Fields(os.Getenv("IPCKIT_EXEC")); len(pre) > 0 {
-		return exec.Command(pre[0], append(append(pre[1:], bin), args...)...)
+// Cross-architecture legs (tests/legs.d/qemu.sh) run test binaries built
+// for another GOARCH under a user-mode emulator and set IPCKIT_EXEC to the
+// command words that run such a binary, e.g.
+// "qemu-aarch64-static -L /usr/aarch64-linux-gnu". binfmt_misc is not
+// assumed, so every binary built for GOARCH (the re-executed test binary
+// and C peers built with CC) must be started through that prefix; Command
+// and Child do it.
+const execEnv = "IPCKIT_EXEC"
+
+// ExecPrefix returns the words of $IPCKIT_EXEC: empty when binaries built
+// for GOARCH run natively.
+func ExecPrefix() []string { return strings.Fields(os.Getenv(execEnv)) }
+
+// Emulated reports whether this test binary runs under a user-mode
+// emulator (qemu-user), as the cross-architecture legs arrange.
+func Emulated() bool { return len(ExecPrefix()) > 0 }
+
+// SkipUnderEmulation skips the test when it runs under qemu-user, stating
+// why the emulator cannot run it. It is for documented limitations of
+// the emulator (listed in tests/PORTABILITY.md), never for missing tools;
+// natively it does nothing, so the test always runs in the native legs.
+func SkipUnderEmulation(t testing.TB, why string) {
+	t.Helper()
+	if Emulated() {
+		t.Skipf("cannot run under user-mode emulation (%s, GOARCH=%s): %s", os.Getenv(execEnv), runtime.GOARCH, why)
 	}
-	return exec.Command(bin, args...)
+}
+
+// Command returns a command that runs bin, a program built for the test's
+// architecture (by BuildC with CC), with args. Under an emulated
+// cross-architecture leg, $IPCKIT_EXEC (for example
+// "qemu-aarch64-static -L /usr/aarch64-linux-gnu") is put in front of it.
+// A program built for another architecture (by a host-only compiler such
+// as musl-gcc) is run directly on the host instead, beside the emulated
+// test; a test whose peer must share the test's own ABI (struct layouts
+// in shared memory, say) calls SkipUnderEmulation for such peers.
+func Command(bin string, args ...string) *exec.Cmd {
+	prefix := ExecPrefix()
+	if len(prefix) == 0 {
+		return exec.Command(bin, args...)
+	}
+	if ok, _ := builtForGOARCH(bin); !ok {
+		return exec.Command(bin, args...)
+	}
+	words := append(append([]string{}, prefix[1:]...), bin)
+	return exec.Command(prefix[0], append(words, args...)...)
+}
+
+// BuiltForGOARCH reports whether the executable bin was built for the
+// test's GOARCH, and if not, what it was built for.
+func BuiltForGOARCH(bin string) (bool, string) { return builtForGOARCH(bin) }
+
+// builtForGOARCH reports whether the ELF executable bin targets GOARCH
+// (machine, word size and byte order); scripts and unreadable files are
+// given the benefit of the doubt.
+func builtForGOARCH(bin string) (bool, string) {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return true, ""
+	}
+	defer f.Close()
+	want, ok := elfMachines[runtime.GOARCH]
+	if !ok {
+		return true, ""
+	}
+	class := elf.ELFCLASS32
+	if strconv.IntSize == 64 {
+		class = elf.ELFCLASS64
+	}
+	order := elf.ELFDATA2LSB
+	if bigEndian {
+		order = elf.ELFDATA2MSB
+	}
+	if f.Machine != want || f.Class != class || f.Data != order {
+		return false, fmt.Sprintf("it is %v %v %v", f.Machine, f.Class, f.Data)
+	}
+	return true, ""
+}
+
+var bigEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 0 }()
+
+var elfMachines = map[string]elf.Machine{
+	"386": elf.EM_386, "amd64": elf.EM_X86_64, "arm": elf.EM_ARM, "arm64": elf.EM_AARCH64,
+	"loong64": elf.EM_LOONGARCH, "mips": elf.EM_MIPS, "mipsle": elf.EM_MIPS,
+	"mips64": elf.EM_MIPS, "mips64le": elf.EM_MIPS, "ppc64": elf.EM_PPC64,
+	"ppc64le": elf.EM_PPC64, "riscv64": elf.EM_RISCV, "s390x": elf.EM_S390,
+}
+
+// IPCPermModeUnreliable reports whether ipc_perm.mode cannot be trusted in
+// IPC_STAT results or IPC_SET requests because of the emulator: qemu-user
+// (7.2, Debian 12) copies the mode as 16 bits for s390x, whose kernel and
+// glibc use a 32-bit mode_t, so a guest reads mode<<16 (Go code masking
+// with 0777 sees 0) and an IPC_SET writes mode 0. The kernel's own
+// permission checks are unaffected. Tests that check or set modes skip
+// those steps when it is true (tests/PORTABILITY.md).
+func IPCPermModeUnreliable() bool { return Emulated() && runtime.GOARCH == "s390x" }
+
+// MsqPIDsUnreliable reports whether msqid_ds.msg_lspid and msg_lrpid from
+// IPC_STAT cannot be trusted because of the emulator: qemu-user (7.2)
+// copies them as 8-byte fields for 64-bit guests, while the kernel's are
+// 4-byte pids at offsets 96 and 100. On little-endian guests (arm64) lrpid
+// reads 0; on big-endian ones (s390x) lspid reads 0 and lrpid reads the
+// sender's pid. Tests that check these pids skip that step when it is
+// true (tests/PORTABILITY.md).
+func MsqPIDsUnreliable() bool { return Emulated() && strconv.IntSize == 64 }
+
+// RequirePeerABI skips the test under emulation when the peer program bin
+// was not built for the test's GOARCH (a host-only compiler such as
+// musl-gcc, or cc named explicitly). Command runs such a peer natively
+// beside the emulated test, which is fine for kernel objects (SysV IPC,
+// queues, futexes) but not when both sides must agree on a data layout in
+// shared memory: byte order and word size differ. Natively it does
+// nothing.
+func RequirePeerABI(t testing.TB, bin string) {
+	t.Helper()
+	if ok, why := builtForGOARCH(bin); !ok {
+		SkipUnderEmulation(t, fmt.Sprintf("peer %s was built for the host (%s), not for GOARCH=%s; it cannot share in-memory layouts with this test", filepath.Base(bin), why, runtime.GOARCH))
+	}
 }
