@@ -167,6 +167,9 @@ func childDrain(args []string) int {
 }
 
 func million() uint64 {
+	if testing.Short() { // the qemu-user legs
+		return 20_000
+	}
 	if raceEnabled {
 		return 100_000
 	}
@@ -213,6 +216,7 @@ func TestCrossProcess(t *testing.T) {
 	peer := ringPeer(t)
 	// The same peer built against musl: the header must not depend on glibc.
 	muslPeer := testenv.BuildC(t, "musl-gcc", "ring_peer_musl", []string{"ring_peer.c"}, "-I", filepath.Join(testenv.Root(), "mmapring"))
+	muslOK, _ := testenv.BuiltForGOARCH(muslPeer)
 	n := million()
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {
 		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go", "musl-go"} {
@@ -230,15 +234,20 @@ func TestCrossProcess(t *testing.T) {
 				case "gobatch":
 					prod = testenv.Child(t, "produce", cnt, "200", "7", "0", "batch")
 				case "c":
-					prod = exec.Command(peer, "produce", "3", cnt, "200", "7")
+					prod = testenv.Command(peer, "produce", "3", cnt, "200", "7")
 				case "musl":
-					prod = exec.Command(muslPeer, "produce", "3", cnt, "200", "7")
+					// musl-gcc builds for the host; the ring's layout is in
+					// native byte order, so under emulation it cannot share it.
+					if !muslOK {
+						testenv.RequirePeerABI(t, muslPeer)
+					}
+					prod = testenv.Command(muslPeer, "produce", "3", cnt, "200", "7")
 				}
 				switch pair[strings.IndexByte(pair, '-')+1:] {
 				case "go":
 					cons = testenv.Child(t, "consume", cnt)
 				case "c":
-					cons = exec.Command(peer, "consume", "3", cnt)
+					cons = testenv.Command(peer, "consume", "3", cnt)
 				}
 				prod.Stderr, cons.Stderr = os.Stderr, os.Stderr
 				co := startChild(t, cons, r)
@@ -270,7 +279,7 @@ func TestNxM(t *testing.T) {
 		var cmd *exec.Cmd
 		id := strconv.Itoa(i)
 		if i == producers-1 {
-			cmd = exec.Command(peer, "produce", "3", strconv.FormatUint(per, 10), "120", "5", id, "detach")
+			cmd = testenv.Command(peer, "produce", "3", strconv.FormatUint(per, 10), "120", "5", id, "detach")
 		} else {
 			cmd = testenv.Child(t, "produce", strconv.FormatUint(per, 10), "120", "5", id, "detach")
 		}
@@ -407,7 +416,7 @@ func liveConsumer(r *Ring) bool {
 func TestKillLoop(t *testing.T) {
 	r := newRing(t, Config{Kind: KindMPMC, Capacity: 64, CellSize: 64})
 	rounds := 12
-	if raceEnabled {
+	if raceEnabled || testing.Short() {
 		rounds = 6
 	}
 	rng := rand.New(rand.NewPCG(42, uint64(time.Now().UnixNano())))
@@ -452,10 +461,23 @@ func TestKillLoop(t *testing.T) {
 		}
 		var n uint64
 		done := make(chan struct{})
+		first := make(chan struct{})
 		go func() {
 			defer close(done)
-			readAll(out, func(s uint64) { n = s + 1 })
+			readAll(out, func(s uint64) {
+				if n == 0 {
+					close(first)
+				}
+				n = s + 1
+			})
 		}()
+		// Let the producer start (slow under emulation), then kill it at
+		// a random point.
+		select {
+		case <-first:
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
 		time.Sleep(time.Duration(1+rng.IntN(40)) * time.Millisecond)
 		if rng.IntN(2) == 0 {
 			k := rng.IntN(len(consumers))

@@ -14,7 +14,8 @@ import (
 // ident = pid<<32 | (start time & 0xffffffff), where the start time is
 // field 22 of /proc/PID/stat (clock ticks since boot). A process is proven
 // dead when /proc/PID/stat is gone, shows a zombie (Z) or dead (X) state,
-// or shows a different start time (the pid was reused). A start time of 0
+// or shows a start time more than startTolerance ticks away (the pid was
+// reused). A start time of 0
 // in a slot means "unknown" (a C peer that did not look it up): then only
 // the pid is compared. Pids are compared in this process's pid namespace,
 // so every peer must share it.
@@ -82,11 +83,23 @@ func identAlive(ident uint64) bool {
 	if !alive {
 		return false
 	}
-	want := ident & 0xffffffff
-	if ok && want != 0 && start&0xffffffff != want {
+	want := uint32(ident)
+	if ok && want != 0 && start != 0 && !startClose(uint32(start), want) {
 		return false // pid reused by a younger process
 	}
 	return true
+}
+
+// startTolerance is how far (in clock ticks, usually 1/100 s) a recorded
+// start time may be from the one /proc shows and still name the same
+// process. qemu-user reports a guest's own start time a few ticks later
+// than the kernel does; a pid reused within a second would need the whole
+// pid space to cycle in that second.
+const startTolerance = 100
+
+func startClose(a, b uint32) bool {
+	d := int32(a - b)
+	return d >= -startTolerance && d <= startTolerance
 }
 
 func (r *Ring) peerIdent(slot int) *uint64 { return r.u64(offPeers + uint64(slot)*peerSize) }

@@ -27,7 +27,8 @@ func init() {
 		}
 		copy(b, "never committed")
 		fmt.Println("held")
-		select {}
+		time.Sleep(time.Hour) // until killed (select{} would trip the deadlock detector)
+		return 0
 	})
 	// peek-hold: take a message with Peek and never release it.
 	testenv.RegisterChild("peek-hold", func(args []string) int {
@@ -41,7 +42,8 @@ func init() {
 			return 1
 		}
 		fmt.Printf("%s\n", m)
-		select {}
+		time.Sleep(time.Hour) // until killed (select{} would trip the deadlock detector)
+		return 0
 	})
 }
 

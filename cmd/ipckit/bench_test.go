@@ -12,6 +12,7 @@ import (
 // a row with numbers (the C ring needs cc, so CI must have one), and the
 // targets section must be printed. The numbers themselves are not checked.
 func TestBenchSmoke(t *testing.T) {
+	testenv.SkipUnderEmulation(t, "ipckit bench re-executes its own binary with os/exec, which needs binfmt_misc for a foreign GOARCH")
 	testenv.Tool(t, "cc")
 	var out, errb bytes.Buffer
 	code := run([]string{"bench", "-quick", "-sizes", "64,65536"}, &out, &errb)
@@ -42,6 +43,7 @@ func TestBenchSmoke(t *testing.T) {
 }
 
 func TestBenchFlags(t *testing.T) {
+	testenv.SkipUnderEmulation(t, "ipckit bench re-executes its own binary with os/exec, which needs binfmt_misc for a foreign GOARCH")
 	var out, errb bytes.Buffer
 	if code := run([]string{"bench", "-sizes", "3"}, &out, &errb); code != 2 {
 		t.Fatalf("bad size accepted: %d", code)
