@@ -234,7 +234,7 @@ func TestOpenValidation(t *testing.T) {
 	mutate := map[string]func(h []byte){
 		"magic":    func(h []byte) { h[0] ^= 1 },
 		"version":  func(h []byte) { h[offVersion] = 9 },
-		"notready": func(h []byte) { h[offVersion] = 0 },
+		"notready": func(h []byte) { clear(h[offVersion : offVersion+4]) },
 		"kind":     func(h []byte) { h[offKind] = 7 },
 		"capacity": func(h []byte) { h[offCapacity] = 3 },
 		"cell":     func(h []byte) { h[offCellSize] = 13 },

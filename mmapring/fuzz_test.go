@@ -93,8 +93,8 @@ func FuzzConsumer(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		binary.LittleEndian.PutUint64(r.mem[offProdPos:], prod)
-		binary.LittleEndian.PutUint64(r.mem[offConsPos:], cons)
+		binary.NativeEndian.PutUint64(r.mem[offProdPos:], prod)
+		binary.NativeEndian.PutUint64(r.mem[offConsPos:], cons)
 		copy(r.mem[headerSize:], body)
 		exercise(r)
 	})

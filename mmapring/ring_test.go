@@ -17,7 +17,7 @@ import (
 // the last 4 bytes (n >= 12), so a receiver can check every byte.
 func fill(b []byte, seq uint64) {
 	n := len(b)
-	binary.LittleEndian.PutUint64(b, seq)
+	binary.NativeEndian.PutUint64(b, seq)
 	x := uint32(seq*2654435761 + 1)
 	for i := 8; i < n-4; i++ {
 		x ^= x << 13
@@ -25,7 +25,7 @@ func fill(b []byte, seq uint64) {
 		x ^= x << 5
 		b[i] = byte(x)
 	}
-	binary.LittleEndian.PutUint32(b[n-4:], crc32.ChecksumIEEE(b[:n-4]))
+	binary.NativeEndian.PutUint32(b[n-4:], crc32.ChecksumIEEE(b[:n-4]))
 }
 
 func check(b []byte) (uint64, bool) {
@@ -33,10 +33,10 @@ func check(b []byte) (uint64, bool) {
 	if n < 12 {
 		return 0, false
 	}
-	if binary.LittleEndian.Uint32(b[n-4:]) != crc32.ChecksumIEEE(b[:n-4]) {
+	if binary.NativeEndian.Uint32(b[n-4:]) != crc32.ChecksumIEEE(b[:n-4]) {
 		return 0, false
 	}
-	return binary.LittleEndian.Uint64(b), true
+	return binary.NativeEndian.Uint64(b), true
 }
 
 func msgSize(rng *rand.Rand, max int) int { return 12 + rng.IntN(max-11) }

@@ -3,7 +3,7 @@
  *   ring_peer produce FD COUNT MAXSIZE SEED [ID [detach]]  send COUNT checksummed messages, then close (or detach)
  *   ring_peer consume FD COUNT                     receive until EOF, check each message and order
  *
- * Message format (shared with the Go tests): u64 seq (ID<<32 | i), a
+ * Message format (shared with the Go tests, native byte order): u64 seq (ID<<32 | i), a
  * xorshift payload derived from seq, and the CRC-32 (IEEE) of everything
  * before it in the last 4 bytes. Prints "ok N" on success.
  */
