@@ -305,7 +305,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 			return atomic.LoadUint32(closed) != 0 || atomic.LoadUint32(c.u32(offOrphans)) != 0 || c.mpmcDataVisible()
 		}
 	}
-	return c.block(ctx, r, c.spin, r.u32(offDataEpoch), roleProducer, ready)
+	return c.block(ctx, r, c.spin, r.u32(offDataEpoch), roleProducer, ready, false)
 }
 
 // ---- SPSC ----

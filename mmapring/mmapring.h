@@ -226,6 +226,7 @@ static inline long mmr_futex(_Atomic uint32_t *w, int op, uint32_t val, const st
 /* Eventcount signal side: epoch, waiters and need are consecutive words. */
 static inline void mmr_notify(mmr_ring *r, _Atomic uint32_t *epoch, _Atomic uint32_t *waiters) {
 	if (atomic_load_explicit(waiters, memory_order_seq_cst) != 0 &&
+	    atomic_load_explicit(waiters + 1, memory_order_seq_cst) != 0 &&
 	    atomic_exchange_explicit(waiters + 1, 0, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(epoch, 1, memory_order_seq_cst);
 		r->futex_wakes++;

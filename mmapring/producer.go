@@ -389,18 +389,28 @@ func (p *Producer) waitRoom(ctx context.Context, n uint64) error {
 			return atomic.LoadUint32(closed) != 0 || p.mpmcRoomVisible()
 		}
 	}
-	return p.block(ctx, r, p.spin, r.u32(offSpaceEpoch), roleConsumer, ready)
+	return p.block(ctx, r, p.spin, r.u32(offSpaceEpoch), roleConsumer, ready, p.kind == KindSPSC)
 }
 
 // block is the waiting side of the eventcount: spin, then register as a
 // waiter, re-check, and sleep on the epoch word; every LivenessInterval it
 // checks that a peer with role is alive (and, on MPMC rings, repairs cells
 // that dead processes left in flight).
-func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch *uint32, role uint32, ready func() bool) error {
+//
+// With early set the caller counts as a waiter while it spins too. A
+// producer waiting for space uses it: the consumer publishes its position
+// lazily, but at once when it sees a waiter, so a spinning producer is not
+// left waiting for a quarter of the ring to drain (which on a busy host
+// turns into a convoy of futex sleeps and wake-ups).
+func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch *uint32, role uint32, ready func() bool, early bool) error {
+	waiters, need := waitersOf(epoch), needOf(epoch)
+	if early {
+		atomic.AddUint32(waiters, 1)
+		defer atomic.AddUint32(waiters, ^uint32(0))
+	}
 	if spinUntil(spin, ready) {
 		return nil
 	}
-	waiters, need := waitersOf(epoch), needOf(epoch)
 	for {
 		ep := atomic.LoadUint32(epoch)
 		atomic.AddUint32(waiters, 1)

@@ -115,7 +115,8 @@ func needOf(epoch *uint32) *uint32    { return (*uint32)(unsafe.Add(unsafe.Point
 // made visible with a sequentially consistent store: it issues FUTEX_WAKE
 // only when a waiter is registered and still asks for a wake.
 func (c *counters) notify(epoch *uint32) {
-	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.SwapUint32(needOf(epoch), 0) != 0 {
+	need := needOf(epoch)
+	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.LoadUint32(need) != 0 && atomic.SwapUint32(need, 0) != 0 {
 		atomic.AddUint32(epoch, 1)
 		c.wakes++
 		futex.Wake(epoch, futex.WakeAll)
