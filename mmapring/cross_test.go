@@ -1,0 +1,532 @@
+package mmapring
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipckit/ipckit/internal/testenv"
+)
+
+// Children re-executed from the test binary. The ring is always fd 3.
+func init() {
+	testenv.RegisterChild("produce", childProduce)
+	testenv.RegisterChild("consume", childConsume)
+	testenv.RegisterChild("drain", childDrain)
+}
+
+func atoi(s string) uint64 { v, _ := strconv.ParseUint(s, 10, 64); return v }
+
+func childRing() *Ring {
+	r, err := OpenFd(3)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		os.Exit(1)
+	}
+	return r
+}
+
+// produce COUNT MAXSIZE SEED ID [close|detach|batch]: send checksummed messages.
+// With COUNT 0 it sends until killed, writing each committed seq to stdout.
+func childProduce(args []string) int {
+	r := childRing()
+	count, max, seed, id := atoi(args[0]), int(atoi(args[1])), atoi(args[2]), atoi(args[3])
+	mode := "close"
+	if len(args) > 4 {
+		mode = args[4]
+	}
+	if max > r.MaxMessage() {
+		max = r.MaxMessage()
+	}
+	p, err := r.Producer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "producer:", err)
+		return 1
+	}
+	rng := rand.New(rand.NewPCG(seed, id))
+	ctx := context.Background()
+	out := bufio.NewWriter(os.Stdout)
+	buf := make([]byte, max)
+	var batch [][]byte
+	for i := uint64(0); count == 0 || i < count; i++ {
+		m := buf[:msgSize(rng, max)]
+		if mode == "batch" {
+			m = make([]byte, len(m))
+		}
+		fill(m, id<<32|i)
+		if mode == "batch" {
+			batch = append(batch, m)
+			if len(batch) == 16 || i == count-1 {
+				if _, err := p.SendBatch(ctx, batch); err != nil {
+					fmt.Fprintln(os.Stderr, "send batch:", err)
+					return 1
+				}
+				batch = batch[:0]
+			}
+			continue
+		}
+		if err := p.Send(ctx, m); err != nil {
+			fmt.Fprintln(os.Stderr, "send:", err)
+			return 1
+		}
+		if count == 0 {
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], i)
+			os.Stdout.Write(b[:]) // unbuffered: reported once committed
+		}
+	}
+	if mode == "detach" {
+		p.Detach()
+	} else {
+		p.Close()
+	}
+	w, k := p.Syscalls()
+	fmt.Fprintf(out, "ok %d waits %d wakes %d\n", count, w, k)
+	out.Flush()
+	return 0
+}
+
+// consume COUNT: receive until EOF checking order (one producer).
+func childConsume(args []string) int {
+	r := childRing()
+	count := atoi(args[0])
+	c, err := r.Consumer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		return 1
+	}
+	buf := make([]byte, r.MaxMessage())
+	var i uint64
+	for ; ; i++ {
+		n, err := c.Recv(context.Background(), buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "recv:", err)
+			return 1
+		}
+		seq, ok := check(buf[:n])
+		if !ok || seq != i {
+			fmt.Fprintf(os.Stderr, "message %d bad: seq %d ok %v\n", i, seq, ok)
+			return 1
+		}
+	}
+	if i != count {
+		fmt.Fprintf(os.Stderr, "got %d messages, want %d\n", i, count)
+		return 1
+	}
+	w, k := c.Syscalls()
+	fmt.Printf("ok %d waits %d wakes %d\n", i, w, k)
+	return 0
+}
+
+// drain: receive until EOF with Peek/Release, writing every seq to stdout
+// before releasing it (so a kill between write and release is the only
+// way a message can be reported twice).
+func childDrain(args []string) int {
+	r := childRing()
+	c, err := r.Consumer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		return 1
+	}
+	var b [8]byte
+	for {
+		msg, err := c.Peek(context.Background())
+		if err == io.EOF {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "peek:", err)
+			return 1
+		}
+		seq, ok := check(msg)
+		if !ok {
+			fmt.Fprintln(os.Stderr, "corrupt message")
+			return 1
+		}
+		binary.LittleEndian.PutUint64(b[:], seq)
+		if _, err := os.Stdout.Write(b[:]); err != nil {
+			return 1
+		}
+		c.Release()
+	}
+}
+
+func million() uint64 {
+	if testing.Short() { // the qemu-user legs
+		return 20_000
+	}
+	if raceEnabled {
+		return 100_000
+	}
+	return 1_000_000
+}
+
+func startChild(t *testing.T, cmd *exec.Cmd, r *Ring) *strings.Builder {
+	t.Helper()
+	cmd.ExtraFiles = []*os.File{r.File()}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func waitOK(t *testing.T, who string, cmd *exec.Cmd, out *strings.Builder) {
+	t.Helper()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%s: %v\n%s", who, err, out)
+	}
+	if !strings.HasPrefix(out.String(), "ok ") {
+		t.Fatalf("%s: %q", who, out)
+	}
+	t.Logf("%s: %s", who, strings.TrimSpace(out.String()))
+}
+
+func ringPeer(t *testing.T) string {
+	return testenv.BuildC(t, "", "ring_peer", []string{"ring_peer.c"}, "-I", filepath.Join(testenv.Root(), "mmapring"))
+}
+
+func cfgFor(kind Kind) Config {
+	if kind == KindSPSC {
+		return Config{Kind: KindSPSC, Capacity: 1 << 16}
+	}
+	return Config{Kind: KindMPMC, Capacity: 256, CellSize: 240}
+}
+
+// TestCrossProcess runs every pairing of Go and C producers and consumers
+// across processes, on both ring kinds, with checksummed messages of random
+// sizes.
+func TestCrossProcess(t *testing.T) {
+	peer := ringPeer(t)
+	// The same peer built against musl: the header must not depend on glibc.
+	muslPeer := testenv.BuildC(t, "musl-gcc", "ring_peer_musl", []string{"ring_peer.c"}, "-I", filepath.Join(testenv.Root(), "mmapring"))
+	muslOK, _ := testenv.BuiltForGOARCH(muslPeer)
+	n := million()
+	for _, kind := range []Kind{KindSPSC, KindMPMC} {
+		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go", "musl-go"} {
+			t.Run(kind.String()+"/"+pair, func(t *testing.T) {
+				count := n
+				if raceEnabled && (pair == "go-go" || pair == "gobatch-go") {
+					count = n / 4 // both sides instrumented by the race detector
+				}
+				r := newRing(t, cfgFor(kind))
+				cnt := strconv.FormatUint(count, 10)
+				var prod, cons *exec.Cmd
+				switch pair[:strings.IndexByte(pair, '-')] {
+				case "go":
+					prod = testenv.Child(t, "produce", cnt, "200", "7", "0")
+				case "gobatch":
+					prod = testenv.Child(t, "produce", cnt, "200", "7", "0", "batch")
+				case "c":
+					prod = testenv.Command(peer, "produce", "3", cnt, "200", "7")
+				case "musl":
+					// musl-gcc builds for the host; the ring's layout is in
+					// native byte order, so under emulation it cannot share it.
+					if !muslOK {
+						testenv.RequirePeerABI(t, muslPeer)
+					}
+					prod = testenv.Command(muslPeer, "produce", "3", cnt, "200", "7")
+				}
+				switch pair[strings.IndexByte(pair, '-')+1:] {
+				case "go":
+					cons = testenv.Child(t, "consume", cnt)
+				case "c":
+					cons = testenv.Command(peer, "consume", "3", cnt)
+				}
+				prod.Stderr, cons.Stderr = os.Stderr, os.Stderr
+				co := startChild(t, cons, r)
+				po := startChild(t, prod, r)
+				waitOK(t, "producer", prod, po)
+				waitOK(t, "consumer", cons, co)
+			})
+		}
+	}
+}
+
+// TestNxM: several producer processes and several consumer processes on
+// one MPMC ring; every message is delivered exactly once.
+func TestNxM(t *testing.T) {
+	peer := ringPeer(t)
+	const producers, consumers = 3, 3
+	per := million() / 10
+	r := newRing(t, Config{Kind: KindMPMC, Capacity: 128, CellSize: 120})
+	var outs []*strings.Builder
+	var cmds []*exec.Cmd
+	for i := 0; i < consumers; i++ {
+		cmd := testenv.Child(t, "drain")
+		outs = append(outs, startChild(t, cmd, r))
+		cmds = append(cmds, cmd)
+	}
+	var prods []*exec.Cmd
+	var pouts []*strings.Builder
+	for i := 0; i < producers; i++ {
+		var cmd *exec.Cmd
+		id := strconv.Itoa(i)
+		if i == producers-1 {
+			cmd = testenv.Command(peer, "produce", "3", strconv.FormatUint(per, 10), "120", "5", id, "detach")
+		} else {
+			cmd = testenv.Child(t, "produce", strconv.FormatUint(per, 10), "120", "5", id, "detach")
+		}
+		cmd.Stderr = os.Stderr
+		pouts = append(pouts, startChild(t, cmd, r))
+		prods = append(prods, cmd)
+	}
+	for i, cmd := range prods {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("producer %d: %v", i, err)
+		}
+	}
+	// The C producer closed the ring when it finished; make sure the ring is
+	// closed only after every producer is done.
+	p, err := r.Producer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	seen := make(map[uint64]int)
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("consumer %d: %v", i, err)
+		}
+		b := []byte(outs[i].String())
+		for len(b) >= 8 {
+			seen[binary.LittleEndian.Uint64(b)]++
+			b = b[8:]
+		}
+	}
+	for id := uint64(0); id < producers; id++ {
+		for i := uint64(0); i < per; i++ {
+			if c := seen[id<<32|i]; c != 1 {
+				t.Fatalf("message %d/%d delivered %d times", id, i, c)
+			}
+		}
+	}
+	if len(seen) != int(producers*per) {
+		t.Fatalf("%d distinct messages, want %d", len(seen), producers*per)
+	}
+}
+
+// TestPeerDeath: a consumer blocked on a ring whose producer was killed
+// returns ErrPeerDead after receiving everything committed; likewise a
+// producer blocked on a full ring whose consumer died.
+func TestPeerDeath(t *testing.T) {
+	for _, kind := range []Kind{KindSPSC, KindMPMC} {
+		t.Run(kind.String(), func(t *testing.T) {
+			r := newRing(t, cfgFor(kind))
+			cmd := testenv.Child(t, "produce", "0", "100", "1", "0")
+			cmd.ExtraFiles = []*os.File{r.File()}
+			stdout, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var b [8]byte
+			if _, err := io.ReadFull(stdout, b[:]); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Process.Kill() // not reaped yet: a zombie must count as dead
+			c, err := r.Consumer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			buf := make([]byte, 256)
+			got := 0
+			start := time.Now()
+			for {
+				_, err := c.Recv(context.Background(), buf)
+				if err == ErrPeerDead {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got++
+			}
+			t.Logf("ErrPeerDead after %d messages, %v", got, time.Since(start))
+			if got == 0 {
+				t.Fatal("committed messages were not delivered before ErrPeerDead")
+			}
+			cmd.Wait()
+			c.Close()
+
+			// Producer side: fill the ring; the consumer child dies.
+			cons := testenv.Child(t, "drain")
+			cons.ExtraFiles = []*os.File{r.File()}
+			cons.Stdout = io.Discard
+			if err := cons.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cons.Wait()
+			for deadline := time.Now().Add(10 * time.Second); !liveConsumer(r) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			cons.Process.Signal(syscall.SIGKILL)
+			p, err := r.Producer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Detach()
+			msg := make([]byte, 64)
+			fill(msg, 0)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for {
+				err := p.Send(ctx, msg)
+				if err == ErrPeerDead {
+					break
+				}
+				if err != nil {
+					t.Fatalf("send: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func liveConsumer(r *Ring) bool {
+	for _, p := range r.Stats().Peers {
+		if p.Consumer && p.Alive {
+			return true
+		}
+	}
+	return false
+}
+
+// TestKillLoop kills producer and consumer processes with SIGKILL at random
+// points, again and again, on one MPMC ring: every message a producer
+// committed is delivered, no producer's messages have holes, and a message
+// is reported twice only when the consumer that first reported it was
+// killed before it could Release it (it is then redelivered, by design).
+func TestKillLoop(t *testing.T) {
+	r := newRing(t, Config{Kind: KindMPMC, Capacity: 64, CellSize: 64})
+	rounds := 12
+	if raceEnabled || testing.Short() {
+		rounds = 6
+	}
+	rng := rand.New(rand.NewPCG(42, uint64(time.Now().UnixNano())))
+	var mu sync.Mutex
+	delivered := map[uint64]int{}
+	committed := map[uint64]uint64{} // producer id → messages reported committed
+	killedConsumers := 0
+	var cwg sync.WaitGroup
+	readAll := func(rd io.Reader, fn func(uint64)) {
+		br := bufio.NewReader(rd)
+		var b [8]byte
+		for {
+			if _, err := io.ReadFull(br, b[:]); err != nil {
+				return
+			}
+			fn(binary.LittleEndian.Uint64(b[:]))
+		}
+	}
+	startDrain := func() *exec.Cmd {
+		cmd := testenv.Child(t, "drain")
+		cmd.ExtraFiles = []*os.File{r.File()}
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			readAll(out, func(s uint64) { mu.Lock(); delivered[s]++; mu.Unlock() })
+		}()
+		return cmd
+	}
+	consumers := []*exec.Cmd{startDrain(), startDrain()}
+	var dead []*exec.Cmd
+	for round := 0; round < rounds; round++ {
+		id := uint64(round)
+		cmd := testenv.Child(t, "produce", "0", "64", strconv.Itoa(round), strconv.FormatUint(id, 10))
+		cmd.ExtraFiles = []*os.File{r.File()}
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		done := make(chan struct{})
+		first := make(chan struct{})
+		go func() {
+			defer close(done)
+			readAll(out, func(s uint64) {
+				if n == 0 {
+					close(first)
+				}
+				n = s + 1
+			})
+		}()
+		// Let the producer start (slow under emulation), then kill it at
+		// a random point.
+		select {
+		case <-first:
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+		time.Sleep(time.Duration(1+rng.IntN(40)) * time.Millisecond)
+		if rng.IntN(2) == 0 {
+			k := rng.IntN(len(consumers))
+			consumers[k].Process.Kill()
+			dead = append(dead, consumers[k])
+			killedConsumers++
+			consumers[k] = startDrain()
+		}
+		cmd.Process.Kill()
+		<-done // EOF on the pipe: the producer is gone
+		cmd.Wait()
+		committed[id] = n
+	}
+	// Close the ring and let the consumers drain it.
+	p, err := r.Producer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	for _, c := range consumers {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("consumer: %v", err)
+		}
+	}
+	for _, c := range dead {
+		c.Wait()
+	}
+	cwg.Wait()
+	dups, total := 0, uint64(0)
+	for id, n := range committed {
+		total += n
+		for i := uint64(0); i < n; i++ {
+			if delivered[id<<32|i] == 0 {
+				t.Fatalf("producer %d message %d committed but never delivered", id, i)
+			}
+		}
+	}
+	for s, c := range delivered {
+		id, i := s>>32, s&0xffffffff
+		if _, ok := committed[id]; !ok || i > committed[id] {
+			t.Fatalf("producer %d message %d delivered, but only %d were reported committed (hole)", id, i, committed[id])
+		}
+		dups += c - 1
+	}
+	if dups > killedConsumers {
+		t.Fatalf("%d duplicate deliveries with only %d consumers killed", dups, killedConsumers)
+	}
+	if total == 0 {
+		t.Fatal("no message was committed at all")
+	}
+	t.Logf("%d rounds, %d messages committed, %d delivered, %d consumers killed, %d redelivered", rounds, total, len(delivered), killedConsumers, dups)
+}

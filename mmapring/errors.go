@@ -1,0 +1,53 @@
+package mmapring
+
+import "errors"
+
+var (
+	// ErrFull is returned by TrySend and TryReserve when the ring has no room.
+	ErrFull = errors.New("mmapring: ring full")
+	// ErrEmpty is returned by TryRecv and TryPeek when no message is ready.
+	ErrEmpty = errors.New("mmapring: ring empty")
+	// ErrClosed is returned when sending on a ring a producer has closed.
+	// Consumers see io.EOF instead once the ring is drained.
+	ErrClosed = errors.New("mmapring: ring closed")
+	// ErrPeerDead is returned by a blocked call when every process on the
+	// other side that ever attached is proven dead and nothing is left.
+	ErrPeerDead = errors.New("mmapring: peer process died")
+	// ErrTooLarge is returned for a message longer than MaxMessage.
+	ErrTooLarge = errors.New("mmapring: message larger than the ring allows")
+	// ErrCorrupt is returned (wrapped, with detail) when a value read from
+	// shared memory is impossible: a bad header, position or length.
+	ErrCorrupt = errors.New("mmapring: corrupt shared state")
+	// ErrNotReady is returned by Open while the creator has not finished
+	// initialising the header (its version word is still 0).
+	ErrNotReady = errors.New("mmapring: ring not initialised yet")
+	// ErrBusy is returned when an SPSC ring already has a live producer
+	// (or consumer), or every peer slot is held by a live process.
+	ErrBusy = errors.New("mmapring: role already taken by a live process")
+	// ErrWrongKind is returned when a Queue is opened on an SPSC ring.
+	ErrWrongKind = errors.New("mmapring: wrong ring kind")
+	// ErrNoMessage is returned by Commit/Release/Abort without a pending
+	// Reserve/Peek.
+	ErrNoMessage = errors.New("mmapring: no reserved or peeked message")
+	// ErrTaskDone is returned by Queue.TaskDone called more times than
+	// messages were put (Python's ValueError).
+	ErrTaskDone = errors.New("mmapring: TaskDone called more times than Put")
+)
+
+// corruptError carries detail about corrupt shared state; errors.Is(err,
+// ErrCorrupt) holds.
+type corruptError struct{ what string }
+
+func (e *corruptError) Error() string { return "mmapring: corrupt shared state: " + e.what }
+func (e *corruptError) Unwrap() error { return ErrCorrupt }
+
+// Preallocated so that the hot paths stay allocation-free even when they
+// detect corruption.
+var (
+	errBadTail     = &corruptError{"producer position outside the ring"}
+	errBadHead     = &corruptError{"consumer position outside the ring"}
+	errBadRecord   = &corruptError{"record length or type out of bounds"}
+	errBadPadding  = &corruptError{"padding record beyond published data"}
+	errBadCell     = &corruptError{"cell length out of bounds"}
+	errBadPosition = &corruptError{"position out of range"}
+)

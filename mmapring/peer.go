@@ -1,0 +1,178 @@
+package mmapring
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Peer liveness. Every handle holds a slot of the header's peer table:
+// ident = pid<<32 | (start time & 0xffffffff), where the start time is
+// field 22 of /proc/PID/stat (clock ticks since boot). A process is proven
+// dead when /proc/PID/stat is gone, shows a zombie (Z) or dead (X) state,
+// or shows a start time more than startTolerance ticks away (the pid was
+// reused). A start time of 0
+// in a slot means "unknown" (a C peer that did not look it up): then only
+// the pid is compared. Pids are compared in this process's pid namespace,
+// so every peer must share it.
+
+var (
+	selfOnce  sync.Once
+	selfIdent uint64
+)
+
+func myIdent() uint64 {
+	selfOnce.Do(func() {
+		pid := os.Getpid()
+		st, _, _ := procStat(pid)
+		selfIdent = uint64(uint32(pid))<<32 | (st & 0xffffffff)
+	})
+	return selfIdent
+}
+
+// procStat returns the start time of pid and whether it is running
+// (neither gone, zombie nor dead). ok is false when /proc could not be
+// read for another reason than the process's absence.
+func procStat(pid int) (start uint64, alive bool, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if os.IsNotExist(err) {
+			return 0, false, true
+		}
+		// No /proc: fall back to kill(pid, 0).
+		kerr := unix.Kill(pid, 0)
+		return 0, kerr == nil || kerr == unix.EPERM, false
+	}
+	// The command name is in parentheses and may contain anything; fields
+	// resume after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, true, false
+	}
+	fields := bytes.Fields(b[i+2:])
+	// fields[0] is field 3 (state); start time is field 22 → fields[19].
+	if len(fields) < 20 {
+		return 0, true, false
+	}
+	state := fields[0]
+	if len(state) == 1 && (state[0] == 'Z' || state[0] == 'X' || state[0] == 'x') {
+		return 0, false, true
+	}
+	st, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return 0, true, false
+	}
+	return st, true, true
+}
+
+// identAlive reports whether the process named by a peer-table ident is
+// alive. It errs on the side of "alive": only proven death returns false.
+func identAlive(ident uint64) bool {
+	pid := int(ident >> 32)
+	if pid <= 0 {
+		return false
+	}
+	if ident == myIdent() {
+		return true
+	}
+	start, alive, ok := procStat(pid)
+	if !alive {
+		return false
+	}
+	want := uint32(ident)
+	if ok && want != 0 && start != 0 && !startClose(uint32(start), want) {
+		return false // pid reused by a younger process
+	}
+	return true
+}
+
+// startTolerance is how far (in clock ticks, usually 1/100 s) a recorded
+// start time may be from the one /proc shows and still name the same
+// process. qemu-user reports a guest's own start time a few ticks later
+// than the kernel does; a pid reused within a second would need the whole
+// pid space to cycle in that second.
+const startTolerance = 100
+
+func startClose(a, b uint32) bool {
+	d := int32(a - b)
+	return d >= -startTolerance && d <= startTolerance
+}
+
+func (r *Ring) peerIdent(slot int) *uint64 { return r.u64(offPeers + uint64(slot)*peerSize) }
+func (r *Ring) peerRole(slot int) *uint32  { return r.u32(offPeers + uint64(slot)*peerSize + 8) }
+
+// register takes a peer slot for role. For SPSC it refuses when a live
+// process already holds the role.
+func (r *Ring) register(role uint32) (int, error) {
+	if r.closed.Load() {
+		return -1, errClosedRing
+	}
+	me := myIdent()
+	if r.kind == KindSPSC {
+		for s := 0; s < peerSlots; s++ {
+			id := atomic.LoadUint64(r.peerIdent(s))
+			if id != 0 && atomic.LoadUint32(r.peerRole(s))&role != 0 && identAlive(id) {
+				return -1, ErrBusy
+			}
+		}
+	}
+	for pass := 0; pass < 2; pass++ {
+		for s := 0; s < peerSlots; s++ {
+			id := atomic.LoadUint64(r.peerIdent(s))
+			if id == 0 && pass == 0 {
+				if atomic.CompareAndSwapUint64(r.peerIdent(s), 0, me) {
+					atomic.StoreUint32(r.peerRole(s), role)
+					return s, nil
+				}
+				continue
+			}
+			if pass == 1 && id != 0 && !identAlive(id) {
+				// Before reusing a dead process's slot, repair every cell it
+				// left in flight: afterwards nothing refers to the slot.
+				r.repairSlot(s, id)
+				if atomic.CompareAndSwapUint64(r.peerIdent(s), id, me) {
+					atomic.StoreUint32(r.peerRole(s), role)
+					return s, nil
+				}
+			}
+		}
+	}
+	return -1, ErrBusy
+}
+
+func (r *Ring) unregister(slot int) {
+	if slot < 0 || r.closed.Load() {
+		return
+	}
+	atomic.StoreUint32(r.peerRole(slot), 0)
+	atomic.StoreUint64(r.peerIdent(slot), 0)
+}
+
+// peersDead reports whether at least one peer with role has attached and
+// every such peer is proven dead. Slow path only (reads /proc).
+func (r *Ring) peersDead(role uint32) bool {
+	seen := false
+	for s := 0; s < peerSlots; s++ {
+		id := atomic.LoadUint64(r.peerIdent(s))
+		if id == 0 || atomic.LoadUint32(r.peerRole(s))&role == 0 {
+			continue
+		}
+		seen = true
+		if identAlive(id) {
+			return false
+		}
+	}
+	return seen
+}
+
+// Peer describes one attached process in Stats.
+type Peer struct {
+	Pid      int
+	Producer bool
+	Consumer bool
+	Alive    bool
+}

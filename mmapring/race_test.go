@@ -1,0 +1,5 @@
+//go:build race
+
+package mmapring
+
+const raceEnabled = true
