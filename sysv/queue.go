@@ -95,6 +95,14 @@ func (q *Queue) SendMsg(ctx context.Context, m Msgbuf) error {
 	if m.Type() <= 0 {
 		return wrap("msgsnd", unix.EINVAL)
 	}
+	if ctx.Done() == nil {
+		// Nothing can cancel the wait: block in the kernel directly.
+		for {
+			if err := Msgsnd(q.id, m, 0); err != unix.EINTR {
+				return wrap("msgsnd", err)
+			}
+		}
+	}
 	err := Msgsnd(q.id, m, IPC_NOWAIT)
 	if err != unix.EAGAIN {
 		return wrap("msgsnd", err)
@@ -129,8 +137,17 @@ func (q *Queue) ReceiveMsg(ctx context.Context, m Msgbuf, mtype int, flags RecvF
 	if fl&MSG_COPY != 0 {
 		fl |= IPC_NOWAIT // the kernel requires it
 	}
+	if ctx.Done() == nil || fl&IPC_NOWAIT != 0 {
+		// Nothing can cancel the wait (or there is none): one call.
+		for {
+			n, err := Msgrcv(q.id, m, mtype, fl)
+			if err != unix.EINTR {
+				return n, wrap("msgrcv", err)
+			}
+		}
+	}
 	n, err := Msgrcv(q.id, m, mtype, fl|IPC_NOWAIT)
-	if err != unix.ENOMSG || fl&IPC_NOWAIT != 0 {
+	if err != unix.ENOMSG {
 		return n, wrap("msgrcv", err)
 	}
 	err = block(ctx, "msgrcv", func() unix.Errno {

@@ -6,81 +6,56 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/posix"
 )
 
-// POSIX message queue row: two queues (one each way), created with raw
-// mq_open and unlinked at once, their descriptors handed to the child.
-// Blocking mq_timedsend/mq_timedreceive without timeout; a zero-length
-// message ends a stream. (TODO(lead): switch to the posix package once
-// merged.)
+// POSIX message queue row: two queues (one each way) through the posix
+// package, whose descriptors wait in the Go runtime poller. The parent
+// creates them, the child opens them by name, and the parent unlinks them
+// when the row ends. A zero-length message ends a stream.
 
 type mqConn struct {
-	rfd, wfd int
-	buf      []byte
+	r, w  *posix.Queue
+	buf   []byte
+	names []string // set in the parent, which unlinks them
 }
 
-func (c *mqConn) send(b []byte) error {
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	} else {
-		p = unsafe.Pointer(&c.buf[0])
-	}
-	for {
-		_, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, uintptr(c.wfd), uintptr(p), uintptr(len(b)), 0, 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return os.NewSyscallError("mq_timedsend", e)
-		}
-		return nil
-	}
-}
-
-func (c *mqConn) closeSend() error { return c.send(nil) }
+func (c *mqConn) send(b []byte) error { return c.w.Send(bg, b, 0) }
+func (c *mqConn) closeSend() error    { return c.w.Send(bg, nil, 0) }
 
 func (c *mqConn) recv(b []byte) (int, error) {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(c.rfd), uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)), 0, 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, os.NewSyscallError("mq_timedreceive", e)
-		}
-		if n == 0 {
-			return 0, io.EOF
-		}
-		return copy(b, c.buf[:n]), nil
+	n, _, err := c.r.Receive(bg, c.buf)
+	if err != nil {
+		return 0, err
 	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return copy(b, c.buf[:n]), nil
 }
 
-func (c *mqConn) close() { unix.Close(c.rfd); unix.Close(c.wfd) }
-
-// mqAttr is struct mq_attr: four C longs and four reserved.
-type mqAttr struct {
-	flags, maxmsg, msgsize, curmsgs int
-	_                               [4]int
-}
-
-func mqCreate(size int) (int, error) {
-	name := fmt.Sprintf("ipckit-bench-%d-%d", os.Getpid(), mqSeq)
-	mqSeq++
-	bname, _ := unix.BytePtrFromString(name)
-	attr := mqAttr{maxmsg: 10, msgsize: size}
-	fd, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(bname)), uintptr(unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC), 0o600, uintptr(unsafe.Pointer(&attr)), 0, 0)
-	if e != 0 {
-		return -1, &skipError{fmt.Sprintf("mq_open(msgsize %d): %v", size, e)}
+func (c *mqConn) close() {
+	c.r.Close()
+	c.w.Close()
+	for _, n := range c.names {
+		posix.UnlinkQueue(n)
 	}
-	unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(bname)), 0, 0)
-	return int(fd), nil
 }
 
 var mqSeq int
+
+func mqCreate(size int) (*posix.Queue, error) {
+	mqSeq++
+	name := fmt.Sprintf("/ipckit-bench-%d-%d", os.Getpid(), mqSeq)
+	q, err := posix.CreateQueue(name, 10, size)
+	if err != nil {
+		return nil, &skipError{err.Error()}
+	}
+	return q, nil
+}
 
 func mqSetup(size int, mode string) (conn, []*os.File, []string, func(), error) {
 	ab, err := mqCreate(size)
@@ -89,17 +64,28 @@ func mqSetup(size int, mode string) (conn, []*os.File, []string, func(), error) 
 	}
 	ba, err := mqCreate(size)
 	if err != nil {
-		unix.Close(ab)
+		ab.Close()
+		ab.Unlink()
 		return nil, nil, nil, nil, err
 	}
-	// The os.Files own the descriptors (the parent uses them raw meanwhile).
-	fab, fba := fileOf(ab, "mq"), fileOf(ba, "mq")
-	c := &mqConn{rfd: ba, wfd: ab, buf: make([]byte, size)}
-	return c, []*os.File{fab, fba}, nil, func() { fab.Close(); fba.Close() }, nil
+	c := &mqConn{r: ba, w: ab, buf: make([]byte, size), names: []string{ab.Name(), ba.Name()}}
+	return c, nil, []string{ab.Name(), ba.Name()}, c.close, nil
 }
 
 func mqOpen(size int, mode string, args []string) (conn, error) {
-	return &mqConn{rfd: 3, wfd: 4, buf: make([]byte, size)}, nil
+	if len(args) != 2 {
+		return nil, fmt.Errorf("mq child: want two queue names, got %q", args)
+	}
+	r, err := posix.OpenQueue(args[0], unix.O_RDONLY, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	w, err := posix.OpenQueue(args[1], unix.O_WRONLY, 0, nil)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &mqConn{r: r, w: w, buf: make([]byte, size)}, nil
 }
 
 // Registered in variable initialisation, which runs before any init

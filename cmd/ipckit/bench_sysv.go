@@ -6,61 +6,46 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/ipckit/ipckit/sysv"
 )
 
-// SysV message queue row: one IPC_PRIVATE queue, mtype 1 parent→child and
-// 2 child→parent; a zero-length message ends a stream. Raw msgsnd/msgrcv
-// system calls (TODO(lead): switch to the sysv package once merged).
+// SysV message queue row: one IPC_PRIVATE queue through the sysv package,
+// mtype 1 parent→child and 2 child→parent; a zero-length message ends a
+// stream. SendMsg/ReceiveMsg use a prepared Msgbuf, so the row measures
+// the kernel's queue, not an extra copy.
 
 type sysvConn struct {
-	qid         int
+	q           *sysv.Queue
 	sendT, rcvT int
-	buf         []byte // mtype (a C long = Go int on Linux) + payload
+	sbuf, rbuf  sysv.Msgbuf
 	owner       bool
 }
 
-const longSize = int(unsafe.Sizeof(int(0)))
-
 func (c *sysvConn) msgsnd(b []byte) error {
-	*(*int)(unsafe.Pointer(&c.buf[0])) = c.sendT
-	copy(c.buf[longSize:], b)
-	for {
-		_, _, e := unix.Syscall6(unix.SYS_MSGSND, uintptr(c.qid), uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(b)), 0, 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return os.NewSyscallError("msgsnd", e)
-		}
-		return nil
-	}
+	m := c.sbuf[:sysv.SizeofLong+len(b)]
+	m.SetType(c.sendT)
+	copy(m.Text(), b)
+	return c.q.SendMsg(bg, m)
 }
 
 func (c *sysvConn) send(b []byte) error { return c.msgsnd(b) }
 func (c *sysvConn) closeSend() error    { return c.msgsnd(nil) }
 
 func (c *sysvConn) recv(b []byte) (int, error) {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_MSGRCV, uintptr(c.qid), uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)-longSize), uintptr(c.rcvT), 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, os.NewSyscallError("msgrcv", e)
-		}
-		if n == 0 {
-			return 0, io.EOF
-		}
-		return copy(b, c.buf[longSize:longSize+int(n)]), nil
+	n, err := c.q.ReceiveMsg(bg, c.rbuf, c.rcvT, 0)
+	if err != nil {
+		return 0, err
 	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return copy(b, c.rbuf.Text()[:n]), nil
 }
 
 func (c *sysvConn) close() {
 	if c.owner {
-		unix.Syscall(unix.SYS_MSGCTL, uintptr(c.qid), uintptr(unix.IPC_RMID), 0)
+		c.q.Remove()
 	}
 }
 
@@ -73,13 +58,17 @@ func sysvMsgmax() int {
 	return n
 }
 
+func newSysvConn(q *sysv.Queue, size, sendT, rcvT int, owner bool) *sysvConn {
+	return &sysvConn{q: q, sendT: sendT, rcvT: rcvT, sbuf: sysv.NewMsgbuf(size), rbuf: sysv.NewMsgbuf(size), owner: owner}
+}
+
 func sysvSetup(size int, mode string) (conn, []*os.File, []string, func(), error) {
-	id, _, e := unix.Syscall(unix.SYS_MSGGET, uintptr(unix.IPC_PRIVATE), uintptr(unix.IPC_CREAT|0o600), 0)
-	if e != 0 {
-		return nil, nil, nil, nil, &skipError{fmt.Sprintf("msgget: %v", e)}
+	q, err := sysv.CreateQueue(sysv.IPCPrivate, nil)
+	if err != nil {
+		return nil, nil, nil, nil, &skipError{err.Error()}
 	}
-	c := &sysvConn{qid: int(id), sendT: 1, rcvT: 2, buf: make([]byte, longSize+size), owner: true}
-	return c, nil, []string{strconv.Itoa(int(id))}, c.close, nil
+	c := newSysvConn(q, size, 1, 2, true)
+	return c, nil, []string{strconv.Itoa(q.ID())}, c.close, nil
 }
 
 func sysvOpen(size int, mode string, args []string) (conn, error) {
@@ -87,7 +76,7 @@ func sysvOpen(size int, mode string, args []string) (conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sysvConn{qid: id, sendT: 2, rcvT: 1, buf: make([]byte, longSize+size)}, nil
+	return newSysvConn(sysv.QueueFromID(id), size, 2, 1, false), nil
 }
 
 // Registered in variable initialisation, which runs before any init
