@@ -1,7 +1,6 @@
 package ipctest
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,37 +13,16 @@ import (
 	"github.com/ipckit/ipckit/internal/testenv"
 )
 
-const childEnv = "IPCTEST_CHILD"
-
-var (
-	childMu  sync.Mutex
-	children = map[string]func(args []string) int{}
-)
-
 // RegisterChild names a function that Command and Unprivileged run in a
 // re-executed copy of the test binary (from TestMain via Main, before any
 // test runs); its result is the child's exit status. Register children in
-// init functions or at the top of TestMain.
+// init functions or at the top of TestMain. (ipckit's own tests share this
+// registry through internal/testenv.)
 func RegisterChild(name string, fn func(args []string) int) {
-	childMu.Lock()
-	defer childMu.Unlock()
-	children[name] = fn
+	testenv.RegisterChild(name, fn)
 }
 
-func runChildIfAsked() {
-	name := os.Getenv(childEnv)
-	if name == "" {
-		return
-	}
-	childMu.Lock()
-	fn, ok := children[name]
-	childMu.Unlock()
-	if !ok {
-		fmt.Fprintf(os.Stderr, "ipctest: no child %q registered\n", name)
-		os.Exit(3)
-	}
-	os.Exit(fn(os.Args[1:]))
-}
+func runChildIfAsked() { testenv.RunChildIfAsked() }
 
 // Command returns a command that re-executes the test binary to run the
 // child registered as name with args; the caller sets Stdin, Stdout,
@@ -52,30 +30,7 @@ func runChildIfAsked() {
 // emulator legs it runs the binary through $IPCKIT_EXEC.
 func Command(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatalf("ipctest: %v", err)
-	}
-	return command(t, exe, name, args)
-}
-
-func command(t testing.TB, exe, name string, args []string) *exec.Cmd {
-	t.Helper()
-	childMu.Lock()
-	_, ok := children[name]
-	childMu.Unlock()
-	if !ok {
-		t.Fatalf("ipctest: child %q is not registered", name)
-	}
-	var cmd *exec.Cmd
-	if prefix := testenv.ExecPrefix(); len(prefix) > 0 {
-		cmd = exec.Command(prefix[0], append(append(prefix[1:len(prefix):len(prefix)], exe), args...)...)
-	} else {
-		cmd = exec.Command(exe, args...)
-	}
-	cmd.Env = append(os.Environ(), childEnv+"="+name)
-	cmd.Stderr = os.Stderr
-	return cmd
+	return testenv.Child(t, name, args...)
 }
 
 // Nobody is the uid and gid of the unprivileged user on Debian and most

@@ -137,11 +137,19 @@ func Python(t testing.TB, modules ...string) string {
 
 const childEnv = "IPCKIT_TEST_CHILD"
 
-var children = map[string]func(args []string) int{}
+var (
+	childMu  sync.Mutex
+	children = map[string]func(args []string) int{}
+)
 
 // RegisterChild names a function that a re-executed test binary runs
-// instead of the tests; its return value is the exit status.
-func RegisterChild(name string, fn func(args []string) int) { children[name] = fn }
+// instead of the tests; its return value is the exit status. ipctest's
+// RegisterChild, Command and Main use this same registry.
+func RegisterChild(name string, fn func(args []string) int) {
+	childMu.Lock()
+	defer childMu.Unlock()
+	children[name] = fn
+}
 
 // RunChildIfAsked must be the first statement of TestMain: in a child
 // started by Child it runs the registered function and exits.
@@ -150,7 +158,9 @@ func RunChildIfAsked() {
 	if name == "" {
 		return
 	}
+	childMu.Lock()
 	fn, ok := children[name]
+	childMu.Unlock()
 	if !ok {
 		fmt.Fprintf(os.Stderr, "testenv: no child %q registered\n", name)
 		os.Exit(3)
@@ -162,16 +172,25 @@ func RunChildIfAsked() {
 // named child with args. The caller sets Stdin/Stdout, ExtraFiles, etc.
 func Child(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	if _, ok := children[name]; !ok {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ChildOf(t, exe, name, args...)
+}
+
+// ChildOf is Child for a copy of the test binary at exe.
+func ChildOf(t testing.TB, exe, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	childMu.Lock()
+	_, ok := children[name]
+	childMu.Unlock()
+	if !ok {
 		t.Fatalf("testenv: child %q is not registered", name)
 	}
 	// Under qemu-user, os.Executable still names the emulated test binary
 	// (qemu answers /proc/self/exe for its guest), but without binfmt_misc
 	// the host cannot exec it directly: start it through the emulator.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cmd *exec.Cmd
 	if prefix := ExecPrefix(); len(prefix) > 0 {
 		cmd = exec.Command(prefix[0], append(append(prefix[1:len(prefix):len(prefix)], exe), args...)...)
