@@ -1,9 +1,10 @@
 // Command ipckit lists, inspects and removes IPC objects and benchmarks
 // IPC transports.
 //
-//	ipckit ls [--json]           every SysV and POSIX IPC object on the host
-//	ipckit rm KIND ID|KEY|NAME   remove one object
-//	ipckit bench [flags]         compare transports side by side
+//	ipckit ls [--json] [--kind K] every SysV and POSIX IPC object on the host
+//	ipckit rm KIND ID|0xKEY|NAME  remove objects (msg, sem, shm, posix-shm, posix-sem, mqueue)
+//	ipckit bench [flags]          compare transports side by side
+//	ipckit features [--json]      which optional kernel IPC features this system has
 //
 // Each subcommand lives in its own file and registers itself in init.
 package main
