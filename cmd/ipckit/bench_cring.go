@@ -70,10 +70,15 @@ func buildCRing() (string, error) {
 	return cring.bin, cring.err
 }
 
+// cleanupCRing removes the built peer and forgets it, so that a later
+// bench run in the same process (tests run the command repeatedly)
+// builds it again instead of using a removed binary.
 func cleanupCRing() {
 	if cring.dir != "" {
 		os.RemoveAll(cring.dir)
 	}
+	cring.once = sync.Once{}
+	cring.dir, cring.bin, cring.err = "", "", nil
 }
 
 func cRings(size int) (a, b *mmapring.Ring, err error) {
