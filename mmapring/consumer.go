@@ -144,6 +144,11 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 		if err != ErrEmpty {
 			return msg, err
 		}
+		// Honour ctx even if the wait below finds the ring "ready" without
+		// a message for us (it must never turn into a loop that ignores ctx).
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := c.waitData(ctx); err != nil {
 			return nil, err
 		}
@@ -184,6 +189,16 @@ func (c *Consumer) tryPeek() ([]byte, error) {
 	if err == ErrEmpty {
 		if atomic.LoadUint32(c.u32(offOrphans)) != 0 {
 			pos, err = c.takeOrphan()
+		}
+		if err == ErrEmpty && atomic.LoadUint32(c.u32(offClosed)) != 0 &&
+			atomic.LoadUint64(c.r.u64(offProdPos)) != atomic.LoadUint64(c.r.u64(offConsPos)) &&
+			c.r.repairDead() {
+			// Closed, but a claimed cell holds the drain up: if its
+			// claimant is proven dead it was just repaired; look again.
+			pos, err = c.mpmcClaim()
+			if err == ErrEmpty && atomic.LoadUint32(c.u32(offOrphans)) != 0 {
+				pos, err = c.takeOrphan()
+			}
 		}
 		if err == ErrEmpty && atomic.LoadUint32(c.u32(offClosed)) != 0 &&
 			atomic.LoadUint64(c.r.u64(offProdPos)) == atomic.LoadUint64(c.r.u64(offConsPos)) &&
@@ -301,8 +316,15 @@ func (c *Consumer) waitData(ctx context.Context) error {
 			return atomic.LoadUint64(prod) != c.head || atomic.LoadUint32(closed) != 0
 		}
 	} else {
+		enq, deq := r.u64(offProdPos), r.u64(offConsPos)
 		ready = func() bool {
-			return atomic.LoadUint32(closed) != 0 || atomic.LoadUint32(c.u32(offOrphans)) != 0 || c.mpmcDataVisible()
+			// Closed counts only once every claimed cell is resolved: a
+			// producer killed between claim and commit leaves the
+			// enqueue position ahead, and the consumer must then sleep
+			// until the liveness check repairs the cell, not spin on
+			// "closed" (which once hung a consumer for good).
+			return atomic.LoadUint32(closed) != 0 && atomic.LoadUint64(enq) == atomic.LoadUint64(deq) ||
+				atomic.LoadUint32(c.u32(offOrphans)) != 0 || c.mpmcDataVisible()
 		}
 	}
 	return c.block(ctx, r, c.spin, r.u32(offDataEpoch), roleProducer, ready, false)

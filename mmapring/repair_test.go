@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 	"testing"
@@ -99,6 +100,37 @@ func TestRepairDeadProducer(t *testing.T) {
 	t.Logf("dead producer's cell skipped after %v", time.Since(start))
 	if _, err := c.TryRecv(buf); err != ErrEmpty {
 		t.Fatalf("after repair: %v", err)
+	}
+}
+
+// TestCloseBehindDeadClaimant: a producer dies holding a claimed cell and
+// the ring is closed at once, before any consumer's liveness check ran.
+// Consumers must repair the cell and report io.EOF after the messages,
+// not spin on "closed" forever (a kill-loop run once hung for minutes).
+func TestCloseBehindDeadClaimant(t *testing.T) {
+	r := newRing(t, Config{Kind: KindMPMC, Capacity: 8, CellSize: 32})
+	proc, _ := holdChild(t, "reserve-hold", r)
+	p, _ := r.Producer()
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		p.Send(ctx, []byte{byte('x' + i)})
+	}
+	proc.Kill()
+	proc.Wait()
+	p.Close()
+	c, _ := r.Consumer()
+	defer c.Close()
+	buf := make([]byte, 32)
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for i := 0; i < 2; i++ {
+		n, err := c.Recv(tctx, buf)
+		if err != nil || n != 1 || buf[0] != byte('x'+i) {
+			t.Fatalf("message %d: %q %v", i, buf[:n], err)
+		}
+	}
+	if _, err := c.Recv(tctx, buf); err != io.EOF {
+		t.Fatalf("after the messages of a closed ring: %v, want io.EOF", err)
 	}
 }
 
