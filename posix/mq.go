@@ -2,7 +2,6 @@ package posix
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/abi"
+	"github.com/ipckit/ipckit/internal/shmname"
 )
 
 // MqPrioMax is MQ_PRIO_MAX: priorities run from 0 to MqPrioMax-1, and a
@@ -20,7 +20,8 @@ const MqPrioMax = 32768
 
 // ErrInvalidName is returned (wrapped) for queue and shared-memory names
 // that glibc would reject.
-var ErrInvalidName = errors.New("invalid POSIX IPC name")
+// It is internal/shmname's sentinel, shared with the semaphore package.
+var ErrInvalidName = shmname.ErrInvalid
 
 // QueueAttr describes a message queue (struct mq_attr in Go terms).
 type QueueAttr struct {
@@ -58,19 +59,12 @@ type Queue struct {
 // be a single non-empty path component other than "." and "..".
 func queueName(name string) (string, error) {
 	s := strings.TrimPrefix(name, "/")
-	switch {
-	case s == "":
-		return "", fmt.Errorf("%w %q: empty", ErrInvalidName, name)
-	case s == "." || s == "..":
-		return "", fmt.Errorf("%w %q: dot name", ErrInvalidName, name)
-	case strings.Contains(s, "/"):
+	if strings.Contains(s, "/") {
 		return "", fmt.Errorf("%w %q: a queue name is one leading '/' and no other", ErrInvalidName, name)
-	case strings.IndexByte(s, 0) >= 0:
-		return "", fmt.Errorf("%w %q: contains NUL", ErrInvalidName, name)
-	case len(s) > 255:
-		return "", fmt.Errorf("%w %q: %d bytes, more than NAME_MAX (255)", ErrInvalidName, name, len(s))
 	}
-	return s, nil
+	// After the one slash the rules are shm_open's: non-empty, not "." or
+	// "..", no NUL, at most NAME_MAX bytes.
+	return shmname.Clean(s, "")
 }
 
 // OpenQueue opens or creates the queue name ("/name" or "name"), like

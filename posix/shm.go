@@ -21,11 +21,7 @@ type SharedMemory struct {
 // rules: leading slashes are stripped; an empty rest, another '/', "." or
 // ".." and names over NAME_MAX are rejected (error wraps ErrInvalidName).
 func ShmPath(name string) (string, error) {
-	p, err := shmname.Path(name, "")
-	if err != nil {
-		return "", errors.Join(ErrInvalidName, err)
-	}
-	return p, nil
+	return shmname.Path(name, "") // its errors wrap ErrInvalidName
 }
 
 // ShmOpen opens or creates the shared-memory object name like glibc's
