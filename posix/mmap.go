@@ -80,6 +80,21 @@ type mapHandle struct {
 	closed atomic.Bool
 }
 
+// closedHandle stands in for the handle of a zero Mapping, which is
+// treated as closed rather than dereferenced.
+var closedHandle = func() *mapHandle {
+	h := &mapHandle{core: &mapCore{}}
+	h.closed.Store(true)
+	return h
+}()
+
+func (m *Mapping) handle() *mapHandle {
+	if m.h == nil {
+		return closedHandle
+	}
+	return m.h
+}
+
 // mapCore is the mapped memory and its reference count.
 type mapCore struct {
 	mu   sync.RWMutex // guards b against Resize and the final unmap
@@ -260,10 +275,10 @@ func newMapping(b []byte, flags MapFlag, trunc bool) (*Mapping, error) {
 // gives each owner its own handle, so the order in which they are closed
 // cannot leave one of them using unmapped memory.
 func (m *Mapping) Acquire() (*Mapping, error) {
-	if m.h.closed.Load() {
+	if m.handle().closed.Load() {
 		return nil, ErrClosed
 	}
-	c := m.h.core
+	c := m.handle().core
 	for {
 		n := c.refs.Load()
 		if n <= 0 {
@@ -281,10 +296,10 @@ func (m *Mapping) Acquire() (*Mapping, error) {
 // mapped. Memory written by another process is untrusted: bounds-check
 // what you read from it.
 func (m *Mapping) Bytes() []byte {
-	if m.h.closed.Load() {
+	if m.handle().closed.Load() {
 		return nil
 	}
-	c := m.h.core
+	c := m.handle().core
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.b
@@ -301,25 +316,25 @@ func (m *Mapping) Len() int { return len(m.Bytes()) }
 // and System V segments. Where it is false, accesses need no Guard. It
 // is one atomic load; the answer does not change once false, and stays
 // what it was after Close.
-func (m *Mapping) Truncatable() bool { return m.h.core.trunc.Load() }
+func (m *Mapping) Truncatable() bool { return m.handle().core.trunc.Load() }
 
 // Close releases this handle's reference; the last one unmaps the memory
 // (munmap, or shmdt for a System V segment) and returns that call's
 // error. Slices from Bytes must not be used afterwards. Close is
 // idempotent: a second Close returns nil.
 func (m *Mapping) Close() error {
-	if m.h.closed.Load() {
+	if m.handle().closed.Load() {
 		return nil
 	}
 	m.cleanup.Stop()
-	return m.h.release()
+	return m.handle().release()
 }
 
 func (m *Mapping) with(op string, fn func(b []byte) error) error {
-	if m.h.closed.Load() {
+	if m.handle().closed.Load() {
 		return opError(op, ErrClosed)
 	}
-	c := m.h.core
+	c := m.handle().core
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.b == nil {
@@ -360,10 +375,10 @@ func (m *Mapping) Resize(length int) error {
 	if length <= 0 {
 		return opError("mremap", unix.EINVAL)
 	}
-	if m.h.closed.Load() {
+	if m.handle().closed.Load() {
 		return opError("mremap", ErrClosed)
 	}
-	c := m.h.core
+	c := m.handle().core
 	if c.fixed {
 		return opError("mremap", ErrNotSupported)
 	}

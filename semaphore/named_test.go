@@ -250,7 +250,7 @@ func TestDotNamesLikeGlibc(t *testing.T) {
 	testenv.RequireRoot(t, "a private tmpfs on /dev/shm needs a mount namespace")
 	bin := peerBin(t, "")
 	cmd := testenv.Child(t, "sem-dots", peerCmd(bin).Args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	out, err := cmd.Output()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("child: %v\n%s", err, out)
