@@ -48,7 +48,9 @@ func (e *FaultError) Unwrap() []error { return []error{ErrCorrupt, e.err} }
 //     without defer stay held; write fn so that stopping anywhere is
 //     safe, as code reading untrusted shared memory must be anyway;
 //   - a fault outside m's memory, and any other panic, is re-raised by
-//     Guard with the same value (the original stack trace is lost).
+//     Guard with the same value (the original stack trace is lost);
+//   - the fault is attributed by its address, which Linux always gives
+//     for SIGBUS; qemu-user gives 0, so under it the fault is re-raised.
 //
 // Guard does not allocate unless fn faults. Its cost is fixed per call:
 // two runtime calls to switch panic-on-fault, an open-coded defer and a

@@ -22,7 +22,8 @@ import (
 // musl (up to 255 bytes). Leading slashes are stripped. The name is
 // checked as the C library checks it: an empty name or one with a further
 // '/' is an error matching shmname.ErrInvalid (posix.ErrInvalidName) and
-// unix.EINVAL, a name too long one matching it and unix.ENAMETOOLONG. The
+// unix.EINVAL; a name too long gives one matching it and
+// unix.ENAMETOOLONG. The
 // names "." and ".." are legal glibc names (glibc's sem_open makes
 // /dev/shm/sem.. and /dev/shm/sem...) and are refused for musl, whose
 // sem_open refuses them (EINVAL).

@@ -16,7 +16,8 @@
 //     ENOENT from the unlink calls for the longest names);
 //   - a component that is "." or ".." (the directory or its parent) is
 //     EINVAL: musl checks it by name, glibc's shm_open gets EISDIR from
-//     open(2) and reports EINVAL. With glibc's "sem." prefix the names "."
+//     open(2) and reports EINVAL (glibc's shm_unlink passes EISDIR on;
+//     here it is EINVAL too). With glibc's "sem." prefix the names "."
 //     and ".." are legal: sem_open(".") makes /dev/shm/sem.. and
 //     sem_open("..") makes /dev/shm/sem...
 //
