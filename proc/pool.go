@@ -688,9 +688,11 @@ func (s *poolSlot) run() {
 			s.stop(false)
 			return
 		}
-		answered := s.ack > 0
+		// A worker that ran a task was doing its job; one that died before
+		// starting any, three times in a row, means the slot cannot work.
+		worked := s.ack > 0 || atomic.LoadUint64(s.word) != 0
 		s.crashed()
-		if answered {
+		if worked {
 			s.barren = 0
 		} else {
 			s.barren++
@@ -701,7 +703,7 @@ func (s *poolSlot) run() {
 			}
 			var serr error
 			if s.barren >= 3 {
-				serr = fmt.Errorf("its last workers died before answering a task, the last one: %w", s.lastExit)
+				serr = fmt.Errorf("its last workers died before starting a task, the last one: %w", s.lastExit)
 			} else if serr = s.spawn(); serr == nil {
 				s.p.replaced.Add(1)
 				break

@@ -51,8 +51,9 @@ func init() { registerInternal(trackerName, trackerMain, true) }
 // exited however they died, the read returns EOF and the tracker removes
 // what is still tracked. It removes nothing it was not told to own.
 var trk struct {
-	mu sync.Mutex
-	w  *os.File // the write end: our own tracker's, or inherited
+	mu   sync.Mutex
+	w    *os.File // the write end: our own tracker's, or inherited
+	proc *Process // our own tracker (nil when inherited)
 }
 
 // inheritTracker adopts the tracker descriptor a parent handed over.
@@ -94,13 +95,13 @@ func ensureTracker() error {
 		return fmt.Errorf("%w: %v", ErrTracker, err)
 	}
 	defer null.Close()
-	_, err = start(context.Background(), trackerName,
+	p, err := start(context.Background(), trackerName,
 		&Options{Handles: []any{r}, Stdin: null, Stdout: null, Dir: "/"}, spawnConfig{detached: true})
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("%w: starting it: %v", ErrTracker, err)
 	}
-	trk.w = w
+	trk.w, trk.proc = w, p
 	return nil
 }
 
