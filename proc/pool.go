@@ -48,7 +48,7 @@ type PoolOptions struct {
 	// or result's encoding must fit in half of it.
 	RingSize int
 	// ChunkSize caps how many tasks go to a worker in one message (0:
-	// 256). The pool sends smaller chunks when fewer tasks wait, so that
+	// 1024). The pool sends smaller chunks when fewer tasks wait, so that
 	// the last ones spread over every worker.
 	ChunkSize int
 	// Process sets the workers' standard streams, environment, directory
@@ -122,7 +122,7 @@ func newPool(ctx context.Context, name string, e *taskEntry, o *PoolOptions) (*P
 		return nil, fmt.Errorf("proc: pool ring size %d is not a power of two of at least 4096", p.ringSize)
 	}
 	if p.chunk <= 0 {
-		p.chunk = 256
+		p.chunk = 1024
 	}
 	if o.Process != nil {
 		if len(o.Process.Handles) > 0 {
@@ -188,7 +188,9 @@ func newPool(ctx context.Context, name string, e *taskEntry, o *PoolOptions) (*P
 // Workers returns the number of worker slots.
 func (p *Pool) Workers() int { return p.workers }
 
-// Replaced returns how many workers died and were replaced so far.
+// Replaced returns how many workers have died so far; each is replaced
+// by a new one (unless the pool is closing, or the slot gave up because
+// its workers kept dying before they started a task).
 func (p *Pool) Replaced() int { return int(p.replaced.Load()) }
 
 // Map runs the task on every element of tasks and returns the results in
@@ -376,23 +378,26 @@ type job struct {
 	err *TaskError // lowest-index failure; read after done
 }
 
-func (j *job) finish(i int, status uint32, payload []byte, a *arena) {
+// finish records the result of task i. It returns true when the caller
+// is to count the task complete (complete(n) for several at once); a
+// failure is counted at once.
+func (j *job) finish(i int, status uint32, payload []byte, a *arena) bool {
 	if !j.cancelled.Load() {
 		switch status {
 		case resultOK:
 			if err := j.dec(i, payload, a); err != nil {
 				j.fail(i, fmt.Errorf("decoding the result: %w", err))
-				return
+				return false
 			}
 		case resultPanic:
 			j.fail(i, fmt.Errorf("proc: the task panicked in the worker: %s", payload))
-			return
+			return false
 		default:
 			j.fail(i, errors.New(string(payload)))
-			return
+			return false
 		}
 	}
-	j.complete()
+	return true
 }
 
 func (j *job) fail(i int, err error) {
@@ -401,11 +406,12 @@ func (j *job) fail(i int, err error) {
 		j.err = &TaskError{Index: i, Err: err}
 	}
 	j.mu.Unlock()
-	j.complete()
+	j.complete(1)
 }
 
-func (j *job) complete() {
-	if j.remaining.Add(-1) == 0 {
+// complete counts n tasks of j done.
+func (j *job) complete(n int) {
+	if j.remaining.Add(int64(-n)) == 0 {
 		close(j.done)
 	}
 }
@@ -592,6 +598,8 @@ type poolSlot struct {
 	refs     []taskRef // scratch for take
 	scratch  []byte    // the message being built
 	arena    arena
+	doneJob  *job // results taken but not yet counted: doneN tasks of doneJob
+	doneN    int
 	bad      error // set by onResult on a malformed result
 	onRes    func(msg []byte)
 	barren   int   // workers in a row that died before answering anything
@@ -622,6 +630,11 @@ func (s *poolSlot) spawn() error {
 		rr.Close()
 		return err
 	}
+	// The parent sleeps as soon as no result is ready, rather than spin:
+	// on a host with few cores a spinning parent takes the CPU its
+	// workers need (measured with BenchmarkPoolMap on 2 cores), and each
+	// wake-up then drains a whole batch of results.
+	cons.SetSpin(0)
 	atomic.StoreUint64(s.word, 0)
 	o := s.p.popts
 	o.Handles = []any{tr, rr, s.p.ctlFile, s.idx, s.p.name}
@@ -705,7 +718,6 @@ func (s *poolSlot) run() {
 			if s.barren >= 3 {
 				serr = fmt.Errorf("its last workers died before starting a task, the last one: %w", s.lastExit)
 			} else if serr = s.spawn(); serr == nil {
-				s.p.replaced.Add(1)
 				break
 			}
 			s.p.slotGone(serr)
@@ -739,6 +751,7 @@ func (s *poolSlot) serve() error {
 			}
 		}
 		_, err := s.cons.RecvBatch(s.ctx, 1024, s.onRes)
+		s.flush()
 		if s.bad != nil {
 			return s.bad
 		}
@@ -849,7 +862,23 @@ func (s *poolSlot) onResult(msg []byte) {
 	s.inflight[s.ih] = taskRef{}
 	s.ih++
 	s.ack++
-	r.j.finish(r.i, status, msg[resultHeader:], &s.arena)
+	if r.j.finish(r.i, status, msg[resultHeader:], &s.arena) {
+		// Count completions once per batch and job: the counter is shared
+		// by every slot.
+		if r.j != s.doneJob {
+			s.flush()
+			s.doneJob = r.j
+		}
+		s.doneN++
+	}
+}
+
+// flush counts the completions onResult gathered.
+func (s *poolSlot) flush() {
+	if s.doneN > 0 {
+		s.doneJob.complete(s.doneN)
+	}
+	s.doneJob, s.doneN = nil, 0
 }
 
 // crashed handles a worker that died (or misbehaved): it takes the
@@ -865,6 +894,7 @@ func (s *poolSlot) crashed() {
 		exit = fmt.Errorf("proc: worker %d (pid %d) exited with status 0 in the middle of its tasks", s.idx, s.proc.Pid())
 	}
 	s.lastExit = exit
+	s.p.replaced.Add(1) // before any task fails, so that a caller who saw the failure sees the count
 	for s.bad == nil {
 		msg, err := s.cons.TryPeek()
 		if err != nil {
@@ -873,6 +903,7 @@ func (s *poolSlot) crashed() {
 		s.onResult(msg)
 		s.cons.Release()
 	}
+	s.flush()
 	if s.pending() > 0 && atomic.LoadUint64(s.word) == s.ack+1 {
 		r := s.inflight[s.ih]
 		s.ih++
