@@ -3,6 +3,7 @@ package proc_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/ipctest"
 	"github.com/ipckit/ipckit/mmapring"
 	"github.com/ipckit/ipckit/posix"
@@ -32,6 +34,8 @@ func start(t *testing.T, name string, o *proc.Options) *proc.Process {
 	})
 	return p
 }
+
+var bigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
 
 func wait(t *testing.T, p *proc.Process) error {
 	t.Helper()
@@ -357,8 +361,14 @@ func TestHandles(t *testing.T) {
 	if err != nil || string(msg) != "via conn" {
 		t.Errorf("conn: %q, %v", msg, err)
 	}
-	if v, err := efd.TryWait(); err != nil || v != 5 {
-		t.Errorf("eventfd: %d, %v", v, err)
+	if v, err := efd.TryWait(); err != nil {
+		t.Errorf("eventfd: %v", err)
+	} else if v != 5 && !(testenv.Emulated() && bigEndian) {
+		// qemu-user byte-swaps eventfd counters for a big-endian guest
+		// only on descriptors it saw created (its fd translator table);
+		// the child's qemu inherited this one across exec and does not
+		// swap it, so the two processes disagree on the byte order.
+		t.Errorf("eventfd: %d, want 5", v)
 	}
 	if got := string(sm.Bytes()[100:110]); got != "from child" {
 		t.Errorf("shm: %q", got)

@@ -38,6 +38,16 @@ func TestWorkerAllocs(t *testing.T) {
 		buf: make([]byte, tr.MaxMessage()), out: make([]byte, 0, 64), maxResult: rr.MaxMessage() - resultHeader}
 	done := make(chan error, 1)
 	go func() { done <- w.run(context.Background()) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		prod.Close() // the worker gets io.EOF and returns
+		return <-done
+	}
+	defer stop() // before the rings are unmapped, even when the test fails
 
 	const k = 64
 	msg := make([]byte, taskHeader+k*12)
@@ -45,7 +55,7 @@ func TestWorkerAllocs(t *testing.T) {
 	for i := 0; i < k; i++ {
 		off := taskHeader + i*12
 		binary.LittleEndian.PutUint32(msg[off:], 8)
-		binary.LittleEndian.PutUint64(msg[off+4:], uint64(i))
+		binary.NativeEndian.PutUint64(msg[off+4:], uint64(i)) // the task, raw
 	}
 	res := make([]byte, 64)
 	seq := uint64(0)
@@ -60,14 +70,13 @@ func TestWorkerAllocs(t *testing.T) {
 			if err != nil || n != resultHeader+8 || binary.LittleEndian.Uint64(res) != seq {
 				t.Fatalf("result %d: %d bytes, %v", seq, n, err)
 			}
-			if got := binary.LittleEndian.Uint64(res[resultHeader:]); got != uint64(i*i) {
+			if got := binary.NativeEndian.Uint64(res[resultHeader:]); got != uint64(i*i) {
 				t.Fatalf("result %d = %d", seq, got)
 			}
 			seq++
 		}
 	})
-	prod.Close()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if allocs != 0 {
