@@ -111,8 +111,12 @@
 // a future. Each worker has two private SPSC rings (tasks in, results
 // out) rather than one shared MPMC queue: the pool then knows which tasks
 // each worker holds, tasks travel in chunks (up to PoolOptions.ChunkSize,
-// smaller when few are left, so the tail spreads over every worker), and a
-// busy pool makes no system calls. Each result is published as soon as its
+// smaller when few are left, so the tail spreads over every worker), and
+// tasks and results pass through shared memory without a system call
+// while both sides are busy; the parent sleeps as soon as it has drained
+// the results, and one futex wake brings it back for the next batch (on a
+// host with few cores, a spinning parent would take its workers' CPU).
+// Each result is published as soon as its
 // task ends, so a worker that dies loses no finished work: the task it was
 // running (known from a word it sets in shared memory before each task)
 // fails with a *TaskError matching ErrWorkerDied that carries the worker's

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -34,11 +35,12 @@ type HandleError struct {
 }
 
 func (e *HandleError) Error() string {
+	var nh *noHandle
 	switch {
-	case errors.Is(e.Err, ErrNoHandle):
-		return fmt.Sprintf("proc: handle %d asked for as %s: %v", e.Index, e.Want, e.Err)
-	case errors.Is(e.Err, ErrWrongKind):
-		return fmt.Sprintf("proc: handle %d is a %s, not a %s", e.Index, e.Kind, e.Want)
+	case errors.As(e.Err, &nh):
+		return fmt.Sprintf("proc: no handle %d (asked for as %s): the child was given %d", e.Index, e.Want, nh.n)
+	case e.Err == ErrWrongKind:
+		return fmt.Sprintf("proc: handle %d is %s %s, not %s %s", e.Index, article(e.Kind), e.Kind, article(e.Want), e.Want)
 	case errors.Is(e.Err, ErrUnsupported):
 		return fmt.Sprintf("proc: handle %d: %v", e.Index, e.Err)
 	case e.Kind != "":
@@ -48,6 +50,19 @@ func (e *HandleError) Error() string {
 }
 
 func (e *HandleError) Unwrap() error { return e.Err }
+
+// noHandle is the error of an index out of range: it matches ErrNoHandle.
+type noHandle struct{ n int }
+
+func (e *noHandle) Error() string        { return fmt.Sprintf("%v: the child was given %d", ErrNoHandle, e.n) }
+func (e *noHandle) Is(target error) bool { return target == ErrNoHandle }
+
+func article(s string) string {
+	if s != "" && strings.ContainsRune("aeiouAEIOU", rune(s[0])) {
+		return "an"
+	}
+	return "a"
+}
 
 // kindInfo is one registered kind of handle.
 type kindInfo struct {
@@ -188,7 +203,7 @@ func (c *Child) Kind(i int) (string, error) {
 }
 
 func (c *Child) rangeErr(i int, want string) error {
-	return &HandleError{Index: i, Want: want, Err: fmt.Errorf("%w: the child was given %d", ErrNoHandle, len(c.handles))}
+	return &HandleError{Index: i, Want: want, Err: &noHandle{len(c.handles)}}
 }
 
 // entry returns handle i with its kind, or an error naming what was

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +27,7 @@ type manifest struct {
 	Tracker  int           `json:"tracker"`
 	Handles  []handleEntry `json:"handles"`
 
-	nfd   int // highest descriptor the manifest may name, +1
+	mu    sync.Mutex
 	files map[int]*os.File
 }
 
@@ -154,6 +155,8 @@ func (m *manifest) file(fd int, name string) *os.File {
 	if fd < 0 {
 		return nil
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if f, ok := m.files[fd]; ok {
 		return f
 	}

@@ -59,8 +59,8 @@ type PoolOptions struct {
 // Pool is a set of worker processes that run a registered task, like
 // Python's multiprocessing.Pool. Tasks queue in the parent; each worker
 // has a private pair of SPSC rings (tasks in, results out), and the pool
-// keeps every worker fed with chunks of tasks, so a busy pool passes
-// tasks and results without a system call. A worker that dies fails the
+// keeps every worker fed with chunks of tasks; see the package
+// documentation for the design. A worker that dies fails the
 // task it was running with a TaskError matching ErrWorkerDied, which
 // names the task and how the worker ended; its other tasks go to the
 // other workers, and the pool starts a replacement. A Pool is safe for
