@@ -337,3 +337,33 @@ func TestPoolCloseRunsQueued(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolConcurrentMaps: Map calls from several goroutines share the
+// workers and each gets its own results in order.
+func TestPoolConcurrentMaps(t *testing.T) {
+	p := newPool[int64, int64](t, "crashy", &proc.PoolOptions{Workers: 2, ChunkSize: 16})
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			in := make([]int64, 3000)
+			for i := range in {
+				in[i] = int64(g*10000 + i)
+			}
+			out, err := p.Map(t.Context(), in)
+			if err == nil {
+				for i := range in {
+					if out[i] != in[i]*in[i] {
+						err = fmt.Errorf("goroutine %d: result %d = %d", g, i, out[i])
+						break
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

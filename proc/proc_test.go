@@ -111,6 +111,25 @@ func init() {
 		fmt.Printf("args=%q env=%q\n", os.Args[1:], os.Getenv("PROC_TEST_VAR"))
 		return nil
 	})
+	proc.Register("concurrent", func(ctx context.Context, c *proc.Child) error {
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() {
+				f, err := c.File(0)
+				if err == nil {
+					f.Close()
+					_, err = c.Int(1)
+				}
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	proc.Register("quitter", func(ctx context.Context, c *proc.Child) error {
 		return nil // takes nothing from the ring it was given
 	})
@@ -703,4 +722,17 @@ func init() {
 		}
 		return p.Wait(ctx)
 	})
+}
+
+// TestChildConcurrentUse: a Child's accessors may be called from several
+// goroutines at once.
+func TestChildConcurrentUse(t *testing.T) {
+	_, pw, err := posix.Pipe(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	if err := wait(t, start(t, "concurrent", &proc.Options{Handles: []any{pw, 5}})); err != nil {
+		t.Fatal(err)
+	}
 }
