@@ -2,6 +2,7 @@ package semaphore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -236,8 +237,11 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 	if atomic.LoadUint32(m.u32(mxOwner)) == ownerNotRecover {
 		atomic.StoreUint32(m.u32(mxCount), 0)
 		atomic.StoreUint32(lock, 0)
-		futex.Wake(lock, 1) // as glibc's lll_unlock: the word held a TID, so wake
+		_, werr := futex.Wake(lock, 1) // as glibc's lll_unlock: the word held a TID, so wake
 		h.setPending(nil)
+		if werr != nil {
+			return errors.Join(ErrNotRecoverable, wakeErr("pthread_mutex_lock", werr))
+		}
 		return ErrNotRecoverable
 	}
 	atomic.StoreUint32(m.u32(mxCount), 1)
@@ -269,7 +273,9 @@ func (m *Mutex) Consistent() error {
 
 // Unlock releases the mutex; it must be called from the goroutine that
 // locked it (ErrNotOwner otherwise). Unlocking after ErrOwnerDead without
-// Consistent makes the mutex permanently unrecoverable, as in C.
+// Consistent makes the mutex permanently unrecoverable, as in C. If waking
+// a waiter fails (the futex system call is refused), the mutex is still
+// released and Unlock returns that error, wrapped.
 func (m *Mutex) Unlock() error {
 	if err := mutexSupported(); err != nil {
 		return err
@@ -300,12 +306,14 @@ func (m *Mutex) Unlock() error {
 	atomic.StoreUint32(m.u32(mxCount), 0)
 	atomic.StoreUint32(m.u32(mxOwner), newOwner)
 	atomic.AddUint32(m.u32(mxNusers), ^uint32(0))
+	var werr error
 	if atomic.SwapUint32(lock, 0)&futex.Waiters != 0 {
-		futex.Wake(lock, 1)
+		_, werr = futex.Wake(lock, 1)
 	}
 	h.setPending(nil)
 	runtime.UnlockOSThread()
-	return nil
+	// Released either way; a failed wake-up may leave a waiter asleep.
+	return wakeErr("pthread_mutex_unlock", werr)
 }
 
 // State returns the raw lock word and owner field, for diagnostics.
