@@ -283,3 +283,31 @@ func TestSendReceiveAcrossGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoWaitManyOps: with more operations than Op's fast path takes (8)
+// and a deadline, an operation with IPC_NOWAIT that cannot proceed is
+// EAGAIN, as with fewer operations, not context.DeadlineExceeded.
+func TestNoWaitManyOps(t *testing.T) {
+	for _, n := range []int{1, 8, 9, 12} {
+		s := newSemSet(t, n)
+		ops := make([]sysv.Sembuf, n)
+		for i := range ops {
+			ops[i] = sysv.Sembuf{Num: uint16(i), Op: 0} // wait-for-zero: proceeds at once
+		}
+		ops[n-1] = sysv.Sembuf{Num: uint16(n - 1), Op: -1, Flg: sysv.IPC_NOWAIT} // value 0: cannot
+		ctx, cancel := context.WithTimeout(bg, time.Minute)
+		err := s.Op(ctx, ops...)
+		cancel()
+		if !errors.Is(err, unix.EAGAIN) || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%d ops, one IPC_NOWAIT that cannot proceed, deadline in a minute: %v, want EAGAIN", n, err)
+		}
+		// Without the IPC_NOWAIT the deadline is what ends it.
+		ops[n-1].Flg = 0
+		ctx, cancel = context.WithTimeout(bg, 20*time.Millisecond)
+		err = s.Op(ctx, ops...)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%d ops that block until the deadline: %v, want context.DeadlineExceeded", n, err)
+		}
+	}
+}
