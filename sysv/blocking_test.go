@@ -311,3 +311,60 @@ func TestNoWaitManyOps(t *testing.T) {
 		}
 	}
 }
+
+// TestSemopEINTR sends SIGURG, the signal the Go runtime uses for
+// asynchronous preemption, to a thread blocked in semop: the raw call
+// returns EINTR (the kernel never restarts semop), which is how raw
+// callers see preemption; SemSet.Op, with and without a cancellable
+// context, retries it and returns only when it has taken the unit.
+func TestSemopEINTR(t *testing.T) {
+	s := newSemSet(t, 1)
+	run := func(op func() error) (tid int, res <-chan error) {
+		tids := make(chan int)
+		out := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- unix.Gettid()
+			out <- op()
+		}()
+		return <-tids, out
+	}
+	interrupt := func(tid int, res <-chan error) (error, bool) {
+		for i := 0; i < 100; i++ {
+			_ = unix.Tgkill(unix.Getpid(), tid, unix.SIGURG)
+			select {
+			case err := <-res:
+				return err, true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		return nil, false
+	}
+	tid, res := run(func() error { return sysv.Semop(s.ID(), []sysv.Sembuf{{Num: 0, Op: -1}}) })
+	if err, ok := interrupt(tid, res); !ok || err != unix.EINTR {
+		t.Fatalf("raw semop under SIGURG: returned=%v err=%v, want EINTR", ok, err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	for name, c := range map[string]context.Context{"Background": bg, "cancellable": ctx} {
+		tid, res := run(func() error { return s.Op(c, sysv.Sembuf{Num: 0, Op: -1}) })
+		if err, done := interrupt(tid, res); done {
+			t.Fatalf("SemSet.Op(%s) returned under SIGURG: %v; it must retry EINTR", name, err)
+		}
+		if err := s.Op(bg, sysv.Sembuf{Num: 0, Op: 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-res:
+			if err != nil {
+				t.Fatalf("SemSet.Op(%s) after the signals: %v", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("SemSet.Op(%s) never returned", name)
+		}
+	}
+	if v, _ := s.Value(0); v != 0 {
+		t.Fatalf("value %d after two posts and two takes, want 0", v)
+	}
+}
