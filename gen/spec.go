@@ -37,7 +37,7 @@ var arches = []arch{
 // tables: arm's 304 msgctl sys_old_msgctl, mips n64's 69 msgctl
 // sys_old_msgctl; mips o32's direct 402 msgctl is sys_msgctl). On every
 // other Go architecture the commands imply IPC_64 and passing it fails
-// with EINVAL (abi-facts.md §5.2).
+// with EINVAL (docs/ABI.md §6.2).
 var ipc64Arches = map[string]bool{"arm": true, "mips64": true, "mips64le": true}
 
 // headers are the UAPI headers the probes include.

@@ -713,6 +713,7 @@ func TestSkipIfNotSupported(t *testing.T) {
 		{old, wantOld},
 		{errors.New("EIO"), "fail"},
 		{feature.ErrNotSupported, "skip"},
+		{fmt.Errorf("wrapped: %w", errors.ErrUnsupported), "skip"},
 	} {
 		if got := outcome(c.err); got != c.want {
 			t.Errorf("SkipIfNotSupported(%v) did %s, want %s", c.err, got, c.want)

@@ -15,7 +15,7 @@ import (
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
-// glibc's pthread_mutex_t on 64-bit Linux (abi-facts.md §2.1): the fields
+// glibc's pthread_mutex_t on 64-bit Linux (docs/ABI.md §3.1): the fields
 // ipckit touches are the same on every 64-bit port.
 const (
 	mxLock   = 0  // int __lock: the futex word (owner TID | WAITERS | OWNER_DIED)
@@ -79,7 +79,7 @@ var (
 // matching Unlock, which must be called from the same goroutine. If that
 // goroutine exits while holding the mutex, the Go runtime ends its thread
 // and the kernel releases the mutex as owner-dead at once, except on the
-// main thread, which the runtime keeps (abi-facts.md §2.3): lock from
+// main thread, which the runtime keeps (docs/ABI.md §3.3): lock from
 // goroutines other than the main one where that matters.
 type Mutex struct {
 	base unsafe.Pointer

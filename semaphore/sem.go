@@ -15,7 +15,7 @@ import (
 )
 
 // Format selects the in-memory layout and futex protocol of a sem_t. The
-// formats are not interoperable with each other (abi-facts.md §1.4): pick
+// formats are not interoperable with each other (docs/ABI.md §2.3): pick
 // the one the C peers were built against. ipckit never guesses.
 type Format int
 
@@ -64,7 +64,7 @@ func (f Format) align() uintptr {
 }
 
 // glibc32 is true on 32-bit targets, where glibc's sem_t is the 16-byte
-// layout without 64-bit atomics (abi-facts.md §1.2): value = count<<1 |
+// layout without 64-bit atomics (docs/ABI.md §2.1): value = count<<1 |
 // waiters-present bit at offset 0, private at 4, nwaiters at 12.
 const glibc32 = unsafe.Sizeof(uintptr(0)) == 4
 

@@ -1,5 +1,5 @@
 // Package shmname turns POSIX IPC names into paths the way glibc and musl
-// do (abi-facts.md §1.1, §4.1), rejecting what they reject.
+// do (docs/ABI.md §1), rejecting what they reject.
 package shmname
 
 import (
