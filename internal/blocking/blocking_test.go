@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/abi"
 	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/ipctest"
 )
@@ -39,8 +40,8 @@ type sembuf struct {
 // interrupts it.
 func semWait(id int, d time.Duration) unix.Errno {
 	op := sembuf{op: -1}
-	ts := unix.NsecToTimespec(int64(d))
-	_, _, e := unix.Syscall6(unix.SYS_SEMTIMEDOP, uintptr(id), uintptr(unsafe.Pointer(&op)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0)
+	ts := abi.DurationToTimespec(d) // 64-bit time: semtimedop_time64 on 32-bit architectures
+	_, _, e := unix.Syscall6(abi.SysSemtimedop, uintptr(id), uintptr(unsafe.Pointer(&op)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0)
 	return e
 }
 
