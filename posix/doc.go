@@ -8,22 +8,40 @@
 // ShmOpen and ShmUnlink name exactly the objects glibc's shm_open names:
 // the file /dev/shm/NAME, with every leading slash stripped and names with
 // another '/', "." or ".." or over 255 bytes rejected (errors wrap
-// ErrInvalidName). Objects are opened with O_NOFOLLOW|O_CLOEXEC and
-// created with mode 0600 unless told otherwise; CreateShm creates
-// exclusively. Python's multiprocessing.shared_memory.SharedMemory uses the
+// ErrInvalidName and the errno glibc sets, EINVAL or ENAMETOOLONG).
+// CreateShm creates exclusively with mode 0600, OpenShm opens an existing
+// object. Every named object (shm names and the files of CreateSharedFile
+// and OpenSharedFile) is opened through one path: O_NOFOLLOW, O_CLOEXEC,
+// O_NOCTTY, and O_NONBLOCK while opening, so a FIFO planted at the name
+// cannot block the caller; anything but a regular file is refused.
+// Python's multiprocessing.shared_memory.SharedMemory uses the
 // same files, with one hazard: before Python 3.13 (and in 3.13 unless
 // track=False is passed) a Python process that merely attaches to a
 // segment unlinks it when it exits (CPython gh-82300). Python peers must
 // call resource_tracker.unregister(shm._name, "shared_memory") right after
 // attaching, or pass track=False on 3.13 and later.
 //
-// # Mappings and typed views
+// # Mappings, sealing and faults
 //
-// Map maps any descriptor (shm, memfd, file) and MapAnonymous maps shared
-// anonymous memory; a Mapping can Sync, Advise, Lock, Resize (mremap) and
-// Close (idempotent). MemfdCreate with MemfdAllowSealing and AddSeals lets
-// a process hand a segment to another one (SendFiles) whose size cannot
-// change under the receiver, which checks that with CheckSealed.
+// Mapping is the one mapping type of ipckit: POSIX shm, memfds, files,
+// anonymous memory and System V segments (sysv.Segment.Attach) all map to
+// it. A Mapping is a handle holding a reference: Acquire makes another
+// handle, and the memory is unmapped when the last one is closed. Close is
+// idempotent; any other method of a closed handle returns ErrClosed. A
+// handle dropped without Close is unmapped by a cleanup after a garbage
+// collection, so keep it reachable while using its memory. Map maps a
+// descriptor (SharedMemory.Map its whole object) and MapAnonymous
+// anonymous memory; a Mapping can also Sync, Advise, Lock and Resize
+// (mremap).
+//
+// NewSharedMemory makes a memfd sealed against resizing, to hand to other
+// processes by descriptor (exec.Cmd's ExtraFiles, SendFiles); the receiver
+// adopts it with SharedMemoryFromFile and verifies the seals with
+// CheckSealed. Memory behind a shm name or a file cannot be sealed: a
+// process that truncates the object makes the next access to the lost
+// pages raise SIGBUS, which kills a Go program. Mapping.Truncatable tells
+// whether that can happen, and Mapping.Guard runs the accesses so that
+// such a fault becomes a FaultError (matching ErrCorrupt) instead.
 //
 // ValueAt, ArrayAt and the atomic views Int32At, Uint32At, Int64At and
 // Uint64At are this package's multiprocessing.Value and Array: they place

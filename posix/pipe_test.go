@@ -367,6 +367,7 @@ func init() {
 		if err != nil {
 			return fail("%v", err)
 		}
+		defer m.Close() // keeps m reachable while ctr points into it
 		if got := string(m.Bytes()[:14]); got != "sealed payload" {
 			return fail("payload %q", got)
 		}

@@ -19,6 +19,13 @@ var ErrLayout = errors.New("posix: bad shared-memory layout")
 // garbage collector. Another process may write anything into the memory
 // at any time: validate values before trusting them, and use the atomic
 // views for words that several processes update.
+//
+// A view points into the mapping, not into Go memory: it is valid while
+// the Mapping handle it came from is open and reachable. Keep the handle
+// (defer m.Close(), or store it beside the views): a handle dropped
+// without Close is unmapped by its cleanup after a garbage collection,
+// and a view used after that faults. On a closed Mapping every view
+// function returns an error matching ErrClosed.
 
 // ValueAt returns a pointer to a T at byte offset off of m.
 func ValueAt[T any](m *Mapping, off int) (*T, error) {
@@ -79,7 +86,7 @@ func view(m *Mapping, off int, size, align uintptr, n int, t reflect.Type) (unsa
 	}
 	b := m.Bytes()
 	if b == nil {
-		return nil, ErrClosedMapping
+		return nil, ErrClosed
 	}
 	if off < 0 || off > len(b) {
 		return nil, fmt.Errorf("%w: offset %d outside the %d-byte mapping", ErrLayout, off, len(b))

@@ -2,6 +2,7 @@ package posix_test
 
 import (
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"strings"
@@ -84,13 +85,23 @@ func TestShmOpenLikeGlibc(t *testing.T) {
 }
 
 func TestShmBadNames(t *testing.T) {
-	for _, name := range []string{"", "/", "///", "/a/b", "a/b", "/.", "/..", ".", "..", strings.Repeat("n", 256), "x\x00y"} {
-		_, err := posix.ShmOpen(name, unix.O_RDWR|unix.O_CREAT, 0)
-		if !errors.Is(err, posix.ErrInvalidName) {
-			t.Errorf("ShmOpen(%.20q) = %v, want ErrInvalidName", name, err)
+	// Each refusal also matches the errno glibc's shm_open sets (2.38's
+	// __shm_get_name; "." and ".." via EISDIR mapped to EINVAL), and
+	// fs.ErrInvalid.
+	for _, tc := range []struct {
+		name  string
+		errno unix.Errno
+	}{
+		{"", unix.EINVAL}, {"/", unix.EINVAL}, {"///", unix.EINVAL}, {"/a/b", unix.EINVAL}, {"a/b", unix.EINVAL},
+		{"/.", unix.EINVAL}, {"/..", unix.EINVAL}, {".", unix.EINVAL}, {"..", unix.EINVAL}, {"x\x00y", unix.EINVAL},
+		{strings.Repeat("n", 256), unix.ENAMETOOLONG}, {"/" + strings.Repeat("n", 300), unix.ENAMETOOLONG},
+	} {
+		_, err := posix.ShmOpen(tc.name, unix.O_RDWR|unix.O_CREAT, 0)
+		if !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, tc.errno) || !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("ShmOpen(%.20q) = %v, want ErrInvalidName and %v", tc.name, err, tc.errno)
 		}
-		if err := posix.ShmUnlink(name); !errors.Is(err, posix.ErrInvalidName) {
-			t.Errorf("ShmUnlink(%.20q) = %v", name, err)
+		if err := posix.ShmUnlink(tc.name); !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, tc.errno) {
+			t.Errorf("ShmUnlink(%.20q) = %v, want ErrInvalidName and %v", tc.name, err, tc.errno)
 		}
 	}
 	_, err := posix.ShmOpen("/a/b", unix.O_RDWR, 0)
@@ -148,7 +159,7 @@ func TestMappingLifecycle(t *testing.T) {
 	if m.Bytes() != nil {
 		t.Error("Bytes after Close")
 	}
-	if err := m.Sync(); !errors.Is(err, posix.ErrClosedMapping) {
+	if err := m.Sync(); !errors.Is(err, posix.ErrClosed) {
 		t.Errorf("Sync after Close: %v", err)
 	}
 	if _, err := posix.Map(s.File(), 1, 4096, 0); !errors.Is(err, unix.EINVAL) {
@@ -310,7 +321,7 @@ func TestTypedViews(t *testing.T) {
 		}
 	}
 	m.Close()
-	if _, err := posix.Int32At(m, 0); !errors.Is(err, posix.ErrClosedMapping) {
+	if _, err := posix.Int32At(m, 0); !errors.Is(err, posix.ErrClosed) {
 		t.Errorf("view of closed mapping: %v", err)
 	}
 }

@@ -1,22 +1,32 @@
 package semaphore
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/shmname"
+	"github.com/ipckit/ipckit/posix"
 )
 
 // Path returns the file that backs the named semaphore name in format f:
 // /dev/shm/sem.NAME for glibc (names up to 251 bytes), /dev/shm/NAME for
-// musl (up to 255 bytes). Leading slashes are stripped; an empty name, one
-// with a further '/', "." or ".." is rejected (errors.Is(err,
-// shmname.ErrInvalid)).
+// musl (up to 255 bytes). Leading slashes are stripped. The name is
+// checked as the C library checks it: an empty name or one with a further
+// '/' is an error matching shmname.ErrInvalid (posix.ErrInvalidName) and
+// unix.EINVAL; a name too long gives one matching it and
+// unix.ENAMETOOLONG. The
+// names "." and ".." are legal glibc names (glibc's sem_open makes
+// /dev/shm/sem.. and /dev/shm/sem...) and are refused for musl, whose
+// sem_open refuses them (EINVAL).
 func Path(f Format, name string) (string, error) {
 	if !f.valid() {
 		return "", fmt.Errorf("semaphore: %w: unknown format %d", ErrNotSupported, int(f))
@@ -43,6 +53,15 @@ func Path(f Format, name string) (string, error) {
 // bits are rejected. mode and value apply only when the semaphore is created;
 // the umask applies to mode as for sem_open, and mode 0 means 0600. A value
 // above MaxValue is rejected.
+//
+// Like sem_open, Open maps each semaphore file once per process: opening
+// a semaphore that this process has open already (the same file, by
+// device and inode, whatever name reached it) returns a new *Sem sharing
+// that mapping, and the mapping is unmapped when the last of them is
+// closed (glibc keeps the same table, keyed by device, inode and name, in
+// nptl/sem_routines.c). Each *Sem has its own idempotent Close. The file
+// is opened with O_NOFOLLOW and without blocking on a FIFO planted at the
+// name, and anything but a regular file is refused (posix's open path).
 //
 // Errors match os.ErrNotExist, os.ErrExist, os.ErrPermission and the unix
 // errno values with errors.Is.
@@ -94,37 +113,144 @@ func OpenFormat(f Format, name string, flag int, mode os.FileMode, value uint32)
 
 var errRaced = fmt.Errorf("semaphore: lost a creation race")
 
-func openExisting(f Format, name, path string) (*Sem, error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+// semOpErr renames the operation of a PathError from posix's open path to
+// sem_open, as the C call would be named.
+func semOpErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Op == "open" {
+		pe.Op = "sem_open"
+	}
+	return err
+}
+
+// fileID is a file's identity: the key of the per-process table of named
+// semaphore mappings.
+type fileID struct{ dev, ino uint64 }
+
+// semMapping is one mapped semaphore file, shared by every *Sem of this
+// process that opened it.
+type semMapping struct {
+	id    fileID
+	m     *posix.Mapping
+	users int // open *Sems; guarded by semTable.mu
+}
+
+// semTable maps each open semaphore file to its mapping, like glibc's
+// __sem_check_add_mapping tree: one mapping per file per process.
+var semTable struct {
+	mu sync.Mutex
+	m  map[fileID]*semMapping
+}
+
+// share returns the table's mapping of the file id, counting a new user,
+// or nil if there is none.
+func share(id fileID) *semMapping {
+	semTable.mu.Lock()
+	defer semTable.mu.Unlock()
+	sm := semTable.m[id]
+	if sm != nil {
+		sm.users++
+	}
+	return sm
+}
+
+// shareOrAdd returns the table's mapping of id with a new user, or, if
+// there is none, adds m as it (ownership of m passes to the table). The
+// second result reports whether m was added; if not, the caller closes m.
+func shareOrAdd(id fileID, m *posix.Mapping) (*semMapping, bool) {
+	semTable.mu.Lock()
+	defer semTable.mu.Unlock()
+	if sm := semTable.m[id]; sm != nil {
+		sm.users++
+		return sm, false
+	}
+	if semTable.m == nil {
+		semTable.m = make(map[fileID]*semMapping)
+	}
+	sm := &semMapping{id: id, m: m, users: 1}
+	semTable.m[id] = sm
+	return sm, true
+}
+
+// release drops one user; the last one removes the entry and unmaps.
+func (sm *semMapping) release() error {
+	semTable.mu.Lock()
+	sm.users--
+	last := sm.users == 0
+	if last {
+		delete(semTable.m, sm.id)
+	}
+	semTable.mu.Unlock()
+	if last {
+		return sm.m.Close()
+	}
+	return nil
+}
+
+// identify returns the file identity and size of an open semaphore file.
+func identify(sh *posix.SharedMemory) (fileID, int64, error) {
+	fi, err := sh.Stat()
 	if err != nil {
-		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
+		return fileID{}, 0, err
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, 0, unix.ENOTSUP
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < int64(f.Size()) {
-		return nil, &os.PathError{Op: "sem_open", Path: path, Err: fmt.Errorf("%w: not a %d-byte %v semaphore file", unix.EINVAL, f.Size(), f)}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, fi.Size(), nil
+}
+
+// bindNamed returns a *Sem of format f over the shared mapping sm, whose
+// user it becomes (it releases sm on failure).
+func bindNamed(f Format, name, path string, sm *semMapping) (*Sem, error) {
+	mem := sm.m.Bytes()
+	if len(mem) < f.Size() {
+		sm.release()
+		return nil, &os.PathError{Op: "sem_open", Path: path, Err: fmt.Errorf("%w: %d-byte mapping, want %d", unix.EINVAL, len(mem), f.Size())}
 	}
-	mem, err := unix.Mmap(fd, 0, f.Size(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
-	}
+	mem = mem[:f.Size():f.Size()]
 	p := unsafe.Pointer(&mem[0])
 	if err := checkImage(f, p); err != nil {
-		unix.Munmap(mem)
+		sm.release()
 		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
 	}
-	s := &Sem{format: f, mem: mem, named: true, name: name, path: path}
+	s := &Sem{format: f, mem: mem, named: true, name: name, path: path, shared: sm}
 	s.bind(p)
+	s.cleanup = runtime.AddCleanup(s, func(sm *semMapping) { sm.release() }, sm)
 	return s, nil
+}
+
+func openExisting(f Format, name, path string) (*Sem, error) {
+	sh, err := posix.OpenSharedFile(path)
+	if err != nil {
+		return nil, semOpErr(err)
+	}
+	defer sh.Close()
+	id, size, err := identify(sh)
+	if err != nil {
+		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
+	}
+	if sm := share(id); sm != nil {
+		return bindNamed(f, name, path, sm)
+	}
+	if size < int64(f.Size()) {
+		return nil, &os.PathError{Op: "sem_open", Path: path, Err: fmt.Errorf("%w: not a %d-byte %v semaphore file", unix.EINVAL, f.Size(), f)}
+	}
+	m, err := posix.Map(sh.File(), 0, f.Size(), 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
+	}
+	sm, added := shareOrAdd(id, m)
+	if !added {
+		m.Close() // another goroutine mapped it meanwhile: use theirs
+	}
+	return bindNamed(f, name, path, sm)
 }
 
 // create writes a complete sem_t into a fresh temporary file and links it
 // into place, as glibc's and musl's sem_open do.
 func create(f Format, name, path string, excl bool, mode os.FileMode, value uint32) (*Sem, error) {
-	var fd int
+	var sh *posix.SharedMemory
 	var tmp string
 	var err error
 	for i := 0; i < 50; i++ {
@@ -133,30 +259,38 @@ func create(f Format, name, path string, excl bool, mode os.FileMode, value uint
 		} else {
 			tmp = shmname.Dir + "tmp-" + strconv.FormatUint(rand.Uint64(), 36)
 		}
-		fd, err = unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
-		if err != unix.EEXIST {
+		sh, err = posix.OpenSharedFileFlags(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, mode)
+		if !errors.Is(err, os.ErrExist) {
 			break
 		}
 	}
 	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
 	}
-	defer unix.Close(fd)
-	fail := func(op string, err error) (*Sem, error) {
+	defer sh.Close()
+	fail := func(err error) (*Sem, error) {
 		unix.Unlink(tmp)
-		return nil, &os.PathError{Op: op, Path: path, Err: err}
+		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
 	}
 	img := make([]byte, f.Size())
 	initImage(f, unsafe.Pointer(&img[0]), value)
-	if _, err := unix.Pwrite(fd, img, 0); err != nil {
-		return fail("sem_open", err)
+	if _, err := sh.File().WriteAt(img, 0); err != nil {
+		return fail(err)
 	}
-	mem, err := unix.Mmap(fd, 0, f.Size(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	id, _, err := identify(sh)
 	if err != nil {
-		return fail("sem_open", err)
+		return fail(err)
+	}
+	m, err := posix.Map(sh.File(), 0, f.Size(), 0)
+	if err != nil {
+		return fail(err)
 	}
 	if err := unix.Link(tmp, path); err != nil {
-		unix.Munmap(mem)
+		m.Close()
 		unix.Unlink(tmp)
 		if err == unix.EEXIST && !excl {
 			return nil, errRaced
@@ -164,11 +298,12 @@ func create(f Format, name, path string, excl bool, mode os.FileMode, value uint
 		return nil, &os.PathError{Op: "sem_open", Path: path, Err: err}
 	}
 	unix.Unlink(tmp)
-	s := &Sem{format: f, mem: mem, named: true, name: name, path: path}
-	s.bind(unsafe.Pointer(&mem[0]))
-	return s, nil
+	sm, added := shareOrAdd(id, m)
+	if !added {
+		m.Close() // cannot happen for a new file, but never keep two
+	}
+	return bindNamed(f, name, path, sm)
 }
-
 func randName(n int) string {
 	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, n)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -119,11 +120,14 @@ type Sem struct {
 	data   *uint64 // glibc: value | nwaiters<<32
 	val    *uint32 // futex word: glibc's value half, musl's __val[0]
 	nw     *uint32 // musl: __val[1], the waiter count
-	mem    []byte  // named: the mapping to unmap on Close; unnamed: the caller's memory
+	mem    []byte  // named: the shared mapping's bytes; unnamed: the caller's memory
 	named  bool
 	name   string // named: the name as given
 	path   string // named: the file under /dev/shm
 	closed atomic.Bool
+
+	shared  *semMapping     // named: the per-process mapping of the file
+	cleanup runtime.Cleanup // named: releases shared if s is dropped without Close
 }
 
 // bind points s at the sem_t at p.
@@ -595,19 +599,22 @@ func AttachFormat(f Format, mem []byte, off int) (*Sem, error) {
 	return s, nil
 }
 
-// Close releases a named semaphore's mapping (sem_close); the semaphore
-// itself lives on until Unlink. For an unnamed semaphore it only marks s
-// closed; the caller owns the memory. Using s after Close returns an error.
+// Close releases s (sem_close). A named semaphore's mapping is shared by
+// every *Sem of this process that opened the same file and is unmapped
+// when the last of them is closed; the semaphore itself lives on until
+// Unlink. For an unnamed semaphore Close only marks s closed; the caller
+// owns the memory. Close is idempotent: a second Close returns nil. Any
+// other method of a closed Sem returns an error matching os.ErrClosed.
+//
+// A named Sem dropped without Close is released by a cleanup
+// (runtime.AddCleanup) after a garbage collection.
 func (s *Sem) Close() error {
 	if s.closed.Swap(true) {
-		return errClosed
+		return nil
 	}
-	if s.named {
-		m := s.mem
-		s.mem = nil
-		if err := unix.Munmap(m); err != nil {
-			return os.NewSyscallError("munmap", err)
-		}
+	if s.shared != nil {
+		s.cleanup.Stop()
+		return s.shared.release()
 	}
 	return nil
 }

@@ -77,8 +77,8 @@ func TestNamedLifecycle(t *testing.T) {
 		if err := s.Post(); !errors.Is(err, os.ErrClosed) {
 			t.Fatalf("Post after Close: %v", err)
 		}
-		if err := s.Close(); !errors.Is(err, os.ErrClosed) {
-			t.Fatalf("second Close: %v", err)
+		if err := s.Close(); err != nil {
+			t.Fatalf("second Close: %v, want nil (Close is idempotent)", err)
 		}
 	})
 }
@@ -490,7 +490,7 @@ func TestBadNames(t *testing.T) {
 		f    Format
 		name string
 	}{
-		{Glibc, ""}, {Glibc, "/"}, {Glibc, "//"}, {Glibc, "a/b"}, {Glibc, "/a/b"}, {Glibc, "."}, {Glibc, "/.."},
+		{Glibc, ""}, {Glibc, "/"}, {Glibc, "//"}, {Glibc, "a/b"}, {Glibc, "/a/b"}, {Musl123, "."}, {Musl124, "/.."},
 		{Glibc, "a\x00b"}, {Glibc, long(252)}, {Musl123, long(256)}, {Musl123, "../x"},
 	} {
 		_, err := OpenFormat(tc.f, tc.name, os.O_CREATE|os.O_EXCL, 0o600, 0)

@@ -55,14 +55,15 @@ func init() {
 		var id, v int
 		fmt.Sscan(args[0], &id)
 		fmt.Sscan(args[1], &v)
-		b, err := sysv.SegmentFromID(id).Attach(0)
+		m, err := sysv.SegmentFromID(id).Attach(0)
 		if err != nil {
 			return childFail("%v", err)
 		}
+		b := m.Bytes()
 		for i := range b {
 			b[i] = byte(v)
 		}
-		return errExit(sysv.Detach(b))
+		return errExit(m.Close())
 	})
 }
 
@@ -154,11 +155,12 @@ func TestSemUndoOnKill(t *testing.T) {
 
 func TestCrossProcessSegment(t *testing.T) {
 	seg := newSegment(t, 1<<20)
-	b, err := seg.Attach(sysv.SHM_RDONLY)
+	m, err := seg.Attach(sysv.SHM_RDONLY)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sysv.Detach(b)
+	defer m.Close()
+	b := m.Bytes()
 	cmd := testenv.Child(t, "shm-fill", fmt.Sprint(seg.ID()), "171")
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("child: %v", err)

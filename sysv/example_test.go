@@ -56,7 +56,8 @@ func ExampleSemSet_Op() {
 	// value 1
 }
 
-// Shared memory appears as a byte slice.
+// An attached segment is a posix.Mapping, the same type as a POSIX shm
+// mapping; its Close detaches.
 func ExampleSegment_Attach() {
 	seg, err := sysv.CreateSegment(sysv.IPCPrivate, 4096, nil)
 	if err != nil {
@@ -64,15 +65,15 @@ func ExampleSegment_Attach() {
 		return
 	}
 	defer seg.Remove()
-	b, err := seg.Attach(0)
+	m, err := seg.Attach(0)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer sysv.Detach(b)
-	copy(b, "visible to every process that attaches")
+	defer m.Close()
+	copy(m.Bytes(), "visible to every process that attaches")
 	st, _ := seg.Stat()
-	fmt.Println(len(b), st.Attaches)
+	fmt.Println(m.Len(), st.Attaches)
 	// Output: 4096 1
 }
 

@@ -111,11 +111,12 @@ func TestCPeer(t *testing.T) {
 	})
 	t.Run("shm", func(t *testing.T) {
 		seg := newSegment(t, 4096)
-		b, err := seg.Attach(0)
+		m, err := seg.Attach(0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sysv.Detach(b)
+		defer m.Close()
+		b := m.Bytes()
 		copy(b, "go:hello")
 		runPeer(t, bin, "shm", itoa(seg.ID()))
 		if got := string(b[64:68]); got != "c:ok" {
@@ -152,11 +153,12 @@ func TestPythonPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer seg.Remove()
-	b, err := seg.Attach(0)
+	m, err := seg.Attach(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sysv.Detach(b)
+	defer m.Close()
+	b := m.Bytes()
 	copy(b, "go:")
 	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
 	defer cancel()
@@ -267,12 +269,12 @@ func TestUtilLinuxInterop(t *testing.T) {
 	}
 	ms := sysv.SegmentFromID(mk("-M", "8192", "-p", "0600"))
 	defer ms.Remove()
-	b, err := ms.Attach(0)
-	if err != nil || len(b) != 8192 {
-		t.Fatalf("ipcmk segment: len %d %v", len(b), err)
+	m, err := ms.Attach(0)
+	if err != nil || m.Len() != 8192 {
+		t.Fatalf("ipcmk segment: %v", err)
 	}
-	b[8191] = 1
-	sysv.Detach(b)
+	m.Bytes()[8191] = 1
+	m.Close()
 	ss, err := sysv.SemSetFromID(mk("-S", "4", "-p", "0600"))
 	if err != nil {
 		t.Fatal(err)

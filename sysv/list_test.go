@@ -32,11 +32,11 @@ func TestList(t *testing.T) {
 	}
 	s := newSemSet(t, 5)
 	seg := newSegment(t, 5000)
-	b, err := seg.Attach(0)
+	m, err := seg.Attach(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sysv.Detach(b)
+	defer m.Close()
 
 	proc, err := sysv.List()
 	if err != nil {

@@ -152,7 +152,7 @@ func Shmget(key Key, size int, shmflg int) (int, error) {
 }
 
 // Shmat attaches a segment at addr (0: the kernel chooses) and returns the
-// address (shmat(2)). Prefer Segment.Attach, which returns a slice.
+// address (shmat(2)). Prefer Segment.Attach, which returns a *posix.Mapping.
 func Shmat(shmid int, addr uintptr, shmflg int) (uintptr, error) {
 	return shmat(shmid, addr, shmflg)
 }

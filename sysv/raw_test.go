@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/testenv"
+	"github.com/ipckit/ipckit/posix"
 	"github.com/ipckit/ipckit/sysv"
 )
 
@@ -248,24 +249,51 @@ func TestFtokMatchesGlibc(t *testing.T) {
 
 func TestShmAttach(t *testing.T) {
 	seg := newSegment(t, 10000)
-	b, err := seg.Attach(0)
+	m, err := seg.Attach(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != 10000 {
-		t.Fatalf("len %d", len(b))
+	if m.Len() != 10000 {
+		t.Fatalf("len %d", m.Len())
 	}
-	copy(b, "shared")
+	if m.Truncatable() {
+		t.Error("a System V segment cannot shrink, yet the mapping says Truncatable")
+	}
+	copy(m.Bytes(), "shared")
 	ro, err := seg.Attach(sysv.SHM_RDONLY)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(ro[:6]) != "shared" {
-		t.Fatalf("second attach sees %q", ro[:6])
+	if string(ro.Bytes()[:6]) != "shared" {
+		t.Fatalf("second attach sees %q", ro.Bytes()[:6])
 	}
 	st, err := seg.Stat()
 	if err != nil || st.Attaches != 2 || st.Size != 10000 || st.CreatorPID != os.Getpid() || st.LastAttach.IsZero() {
 		t.Fatalf("Stat %+v %v", st, err)
+	}
+	if err := m.Resize(20000); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Resize of a segment: %v, want ErrNotSupported", err)
+	}
+	// Another handle to the same attachment keeps it attached after the
+	// first handle closes: nattch drops only with the last handle.
+	m2, err := m.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := seg.Stat(); st.Attaches != 2 {
+		t.Errorf("after closing one of two handles: nattch %d, want 2", st.Attaches)
+	}
+	if string(m2.Bytes()[:6]) != "shared" {
+		t.Error("the remaining handle lost the memory")
+	}
+	if err := m2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := seg.Stat(); st.Attaches != 1 {
+		t.Errorf("after the last handle: nattch %d, want 1", st.Attaches)
 	}
 	if err := seg.Remove(); err != nil {
 		t.Fatal(err)
@@ -274,16 +302,25 @@ func TestShmAttach(t *testing.T) {
 	if (!st.Removed && !testenv.IPCPermModeUnreliable()) || st.Perm.Key != 0 {
 		t.Errorf("after IPC_RMID while attached: %+v, want Removed and key 0", st)
 	}
-	if err := sysv.Detach(ro); err != nil {
-		t.Fatal(err)
-	}
-	if err := sysv.Detach(b); err != nil {
+	if err := ro.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := seg.Stat(); !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
 		t.Errorf("after last detach the segment must be gone: %v", err)
 	}
-	if err := sysv.Detach(nil); !errors.Is(err, unix.EINVAL) {
-		t.Errorf("Detach(nil): %v", err)
+	// Closed handles: Close again is nil, everything else is ErrClosed.
+	for _, h := range []*posix.Mapping{m, m2, ro} {
+		if err := h.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		if h.Bytes() != nil || h.Len() != 0 {
+			t.Error("Bytes after Close")
+		}
+		if err := h.Sync(); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Sync after Close: %v", err)
+		}
+		if _, err := h.Acquire(); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Acquire after Close: %v", err)
+		}
 	}
 }

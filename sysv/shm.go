@@ -1,11 +1,15 @@
 package sysv
 
 import (
+	"math"
 	"os"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/maphook"
+	"github.com/ipckit/ipckit/posix"
 )
 
 // Segment is a System V shared-memory segment. Like Queue, it is an id:
@@ -40,36 +44,34 @@ func SegmentFromID(id int) *Segment { return &Segment{id} }
 // ID returns the segment's id.
 func (s *Segment) ID() int { return s.id }
 
-// Attach maps the segment into this process and returns it as a slice.
-// flags may hold SHM_RDONLY (writing to the slice then faults), SHM_EXEC.
-// Call Detach with the slice when done; the slice must not be used after.
-func (s *Segment) Attach(flags int) ([]byte, error) {
+// Attach maps the segment into this process (shmat) and returns it as a
+// *posix.Mapping, the mapping type shared with POSIX shm, memfds and files:
+// its last Close detaches (shmdt), Close is idempotent, and a closed
+// Mapping returns errors matching os.ErrClosed instead of faulting. Each
+// Attach is a separate attachment (nattch counts it). flags may hold
+// SHM_RDONLY (writing to the memory then faults) and SHM_EXEC. A System V
+// segment cannot shrink, so the mapping is not Truncatable; it cannot be
+// resized either.
+func (s *Segment) Attach(flags int) (*posix.Mapping, error) {
 	var ds ShmidDS
 	if _, err := Shmctl(s.id, IPC_STAT, &ds); err != nil {
 		return nil, wrap("shmctl", err)
+	}
+	size := uint64(ds.Segsz)
+	if size == 0 || size > math.MaxInt {
+		// Empty cannot happen (the kernel refuses empty segments), but
+		// never build a slice over nothing or past the address space.
+		return nil, wrap("shmat", unix.EINVAL)
 	}
 	addr, err := Shmat(s.id, 0, flags)
 	if err != nil {
 		return nil, wrap("shmat", err)
 	}
-	size := int(ds.Segsz)
-	if size == 0 {
-		// Cannot happen (the kernel refuses empty segments), but never
-		// build a slice over nothing.
-		_ = Shmdt(addr)
-		return nil, wrap("shmat", unix.EINVAL)
-	}
 	// The kernel returned the address; the memory is not Go's.
 	p := *(*unsafe.Pointer)(unsafe.Pointer(&addr))
-	return unsafe.Slice((*byte)(p), size), nil
-}
-
-// Detach unmaps a slice returned by Attach.
-func Detach(b []byte) error {
-	if len(b) == 0 {
-		return wrap("shmdt", unix.EINVAL)
-	}
-	return wrap("shmdt", Shmdt(uintptr(unsafe.Pointer(&b[0]))))
+	b := unsafe.Slice((*byte)(p), int(size))
+	detach := func([]byte) error { return Shmdt(addr) }
+	return maphook.Adopt(b, flags&SHM_RDONLY != 0, "shmdt", detach).(*posix.Mapping), nil
 }
 
 // SegmentStat is a segment's state.
