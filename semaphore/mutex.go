@@ -2,6 +2,7 @@ package semaphore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -14,7 +15,7 @@ import (
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
-// glibc's pthread_mutex_t on 64-bit Linux (abi-facts.md §2.1): the fields
+// glibc's pthread_mutex_t on 64-bit Linux (docs/ABI.md §3.1): the fields
 // ipckit touches are the same on every 64-bit port.
 const (
 	mxLock   = 0  // int __lock: the futex word (owner TID | WAITERS | OWNER_DIED)
@@ -78,7 +79,7 @@ var (
 // matching Unlock, which must be called from the same goroutine. If that
 // goroutine exits while holding the mutex, the Go runtime ends its thread
 // and the kernel releases the mutex as owner-dead at once, except on the
-// main thread, which the runtime keeps (abi-facts.md §2.3): lock from
+// main thread, which the runtime keeps (docs/ABI.md §3.3): lock from
 // goroutines other than the main one where that matters.
 type Mutex struct {
 	base unsafe.Pointer
@@ -236,8 +237,11 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 	if atomic.LoadUint32(m.u32(mxOwner)) == ownerNotRecover {
 		atomic.StoreUint32(m.u32(mxCount), 0)
 		atomic.StoreUint32(lock, 0)
-		futex.Wake(lock, 1) // as glibc's lll_unlock: the word held a TID, so wake
+		_, werr := futex.Wake(lock, 1) // as glibc's lll_unlock: the word held a TID, so wake
 		h.setPending(nil)
+		if werr != nil {
+			return errors.Join(ErrNotRecoverable, wakeErr("pthread_mutex_lock", werr))
+		}
 		return ErrNotRecoverable
 	}
 	atomic.StoreUint32(m.u32(mxCount), 1)
@@ -269,7 +273,9 @@ func (m *Mutex) Consistent() error {
 
 // Unlock releases the mutex; it must be called from the goroutine that
 // locked it (ErrNotOwner otherwise). Unlocking after ErrOwnerDead without
-// Consistent makes the mutex permanently unrecoverable, as in C.
+// Consistent makes the mutex permanently unrecoverable, as in C. If waking
+// a waiter fails (the futex system call is refused), the mutex is still
+// released and Unlock returns that error, wrapped.
 func (m *Mutex) Unlock() error {
 	if err := mutexSupported(); err != nil {
 		return err
@@ -300,12 +306,14 @@ func (m *Mutex) Unlock() error {
 	atomic.StoreUint32(m.u32(mxCount), 0)
 	atomic.StoreUint32(m.u32(mxOwner), newOwner)
 	atomic.AddUint32(m.u32(mxNusers), ^uint32(0))
+	var werr error
 	if atomic.SwapUint32(lock, 0)&futex.Waiters != 0 {
-		futex.Wake(lock, 1)
+		_, werr = futex.Wake(lock, 1)
 	}
 	h.setPending(nil)
 	runtime.UnlockOSThread()
-	return nil
+	// Released either way; a failed wake-up may leave a waiter asleep.
+	return wakeErr("pthread_mutex_unlock", werr)
 }
 
 // State returns the raw lock word and owner field, for diagnostics.
