@@ -92,6 +92,9 @@ func TestPosixListAndRemove(t *testing.T) {
 	// Bad names are rejected, not turned into paths.
 	for kind, rm := range map[string]func(string) error{"posix-shm": removePosixShm, "posix-sem": removePosixSem, "mqueue": removeMqueue} {
 		for _, bad := range []string{"", "../etc/passwd", "/a/b", ".."} {
+			if bad == ".." && kind == "posix-sem" {
+				continue // glibc's sem_open accepts ".." (the file sem...), so it is a name, not an error
+			}
 			if err := rm(bad); err == nil || errors.Is(err, os.ErrNotExist) {
 				t.Errorf("rm %s %q: %v, want a name error", kind, bad, err)
 			}
