@@ -126,6 +126,7 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%s: none\n", t.key)
 			continue
 		}
+		fmt.Fprintf(stdout, "%s:\n", t.key)
 		writeTable(stdout, t.head, right, cells)
 	}
 	return 0
