@@ -17,7 +17,8 @@ func runLs(args []string, stdout, stderr io.Writer) int {
 			"namespace: System V objects from /proc/sysvipc (or the kernel's *_STAT_ANY),\n"+
 			"POSIX shared memory, named semaphores and rings from /dev/shm, POSIX message\n"+
 			"queues from the mqueue filesystem (mounted privately for the call if\n"+
-			"/dev/mqueue is not mounted, which needs CAP_SYS_ADMIN).\n\n"+
+			"/dev/mqueue is not mounted, which needs CAP_SYS_ADMIN). A source that cannot\n"+
+			"be read is named on stderr and the exit status is 1; the rest is listed.\n\n"+
 			"A column shows \"-\" where it does not apply to the object's kind; --json\n"+
 			"leaves such keys out. Keys are hexadecimal strings (\"0x0000abcd\"), times\n"+
 			"RFC 3339. Without -o the table shows the default columns that apply to the\n"+
