@@ -206,6 +206,11 @@ func testRmMessages(t *testing.T, bin string) {
 	expect([]string{"rm", "ring", "/" + name}, 1, fmt.Sprintf("ring: name not found (/%s)", name))
 	for _, kind := range []string{"posix-shm", "posix-sem", "mqueue", "ring"} {
 		for _, bad := range []string{"../x", "/a/b", "..", "/"} {
+			if bad == ".." && kind == "posix-sem" {
+				// glibc's sem_open accepts ".." (the file sem...): a name, not an error.
+				expect([]string{"rm", kind, bad}, 1, "posix-sem: name not found (..)")
+				continue
+			}
 			expect([]string{"rm", kind, bad}, 1, fmt.Sprintf("%s: invalid name (%s)", kind, bad))
 		}
 	}
