@@ -226,8 +226,9 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 			old |= futex.Waiters
 		}
 		assumeWaiters = futex.Waiters
-		if werr := futex.WaitContext(ctx, lock, old); werr != nil {
+		if werr := mutexWait(ctx, lock, old); werr != nil {
 			h.setPending(nil)
+			passLockWake(lock)
 			return werr
 		}
 		old = atomic.LoadUint32(lock)
@@ -247,6 +248,29 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 	atomic.AddUint32(m.u32(mxNusers), 1)
 	held = true
 	return nil
+}
+
+// mutexWait is the futex wait of a blocked locker: futex.WaitContext,
+// replaceable by tests that need a waiter to consume a wake-up and report
+// a cancellation in one step (which futex_waitv can do).
+var mutexWait = futex.WaitContext
+
+// passLockWake is called by a locker that gives up waiting (cancellation,
+// deadline, an error from the wait). The single wake-up of an Unlock (or of
+// the kernel, for an owner that died with FUTEX_WAITERS set) may have gone
+// to this waiter just as it gave up: futex.WaitContext returns ctx.Err()
+// even when the wait also consumed a real wake-up, and cannot say which.
+// Another waiter would then sleep beside a free lock, or beside one that a
+// newcomer took without FUTEX_WAITERS and will unlock without a wake-up.
+// So unless the lock word shows a live owner with FUTEX_WAITERS set (whose
+// unlock wakes the next waiter), the wake-up is passed on, as Sem.passWake
+// does for semaphores. An extra wake-up is harmless: every waiter re-checks
+// the word, and one woken in vain sets FUTEX_WAITERS again and sleeps.
+func passLockWake(lock *uint32) {
+	if v := atomic.LoadUint32(lock); v&futex.TIDMask != 0 && v&futex.Waiters != 0 && v&futex.OwnerDied == 0 {
+		return
+	}
+	futex.Wake(lock, 1)
 }
 
 // Consistent marks a mutex whose previous owner died as consistent again
