@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/futex"
+	"github.com/ipckit/ipckit/internal/procmaps"
 )
 
 // glibc's pthread_mutex_t on 64-bit Linux (abi-facts.md §2.1): the fields
@@ -103,13 +104,31 @@ func mutexAt(mem []byte, off int) (unsafe.Pointer, error) {
 	if uintptr(p)%8 != 0 {
 		return nil, fmt.Errorf("semaphore: %w: mutex at offset %d is not 8-byte aligned", unix.EINVAL, off)
 	}
+	// The mutex's address goes on the thread's robust list, where the
+	// kernel writes through it when the thread exits, however long after
+	// the memory was freed: Go heap memory (which the collector may free
+	// and reuse) and private mappings (which no other process shares) are
+	// refused.
+	shared, err := procmaps.Shared(uintptr(p), MutexSize)
+	if err != nil {
+		return nil, fmt.Errorf("semaphore: cannot check that the mutex memory is a MAP_SHARED mapping: %w", err)
+	}
+	if !shared {
+		return nil, fmt.Errorf("semaphore: %w: mutex memory at %#x is not a MAP_SHARED mapping (Go heap memory and private mappings cannot hold a robust mutex)", unix.EINVAL, uintptr(p))
+	}
 	return p, nil
 }
 
 // InitMutex initialises a robust, process-shared mutex of type typ at
 // offset off of mem, as C's pthread_mutex_init does with
 // pthread_mutexattr_setrobust(PTHREAD_MUTEX_ROBUST) and
-// setpshared(PTHREAD_PROCESS_SHARED). mem should be a MAP_SHARED mapping.
+// setpshared(PTHREAD_PROCESS_SHARED). The mutex's bytes must lie in a
+// MAP_SHARED mapping (POSIX or System V shared memory, a memfd or file
+// mapped shared, MAP_SHARED|MAP_ANONYMOUS): Go heap memory and private
+// mappings are refused with an error matching unix.EINVAL, because the
+// kernel keeps the mutex's address on the owner thread's robust list and
+// writes through it when the thread exits, even after the memory has been
+// freed. The check reads /proc/self/maps; without /proc it fails.
 func InitMutex(mem []byte, off int, typ MutexType) (*Mutex, error) {
 	p, err := mutexAt(mem, off)
 	if err != nil {
@@ -125,7 +144,8 @@ func InitMutex(mem []byte, off int, typ MutexType) (*Mutex, error) {
 
 // AttachMutex returns the mutex at offset off of mem that InitMutex or C
 // initialised. It accepts only robust, process-shared mutexes without
-// priority inheritance or protection (those use other protocols).
+// priority inheritance or protection (those use other protocols), in a
+// MAP_SHARED mapping as InitMutex requires.
 func AttachMutex(mem []byte, off int) (*Mutex, error) {
 	p, err := mutexAt(mem, off)
 	if err != nil {
