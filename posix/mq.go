@@ -31,9 +31,14 @@ type QueueAttr struct {
 	NonBlock bool  // Send and Receive return EAGAIN instead of waiting
 }
 
-// Queue is an open POSIX message queue. Its descriptor is non-blocking and
-// lives in the Go runtime poller: Send and Receive park the calling
-// goroutine, not an OS thread, and honour their context. A Queue is safe
+// Queue is an open POSIX message queue whose waits happen in the Go
+// runtime poller: Send and Receive park the calling goroutine, not an OS
+// thread, and honour their context. The descriptor that File returns has
+// the mode OpenQueue was asked for (blocking unless O_NONBLOCK), so that
+// a process it is handed to sees what mq_open would have given it; the
+// Queue's own calls go through a private non-blocking open file
+// description of the same queue (see the package doc, "Descriptor
+// modes"). A Queue is safe
 // for concurrent use; concurrent receivers (senders) take turns, each
 // with its own context.
 type Queue struct {
@@ -84,7 +89,7 @@ func OpenQueue(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue
 	if attr != nil && flag&unix.O_CREAT != 0 {
 		a = &abi.MqAttr{Maxmsg: int(attr.MaxMsgs), Msgsize: int(attr.MsgSize)}
 	}
-	fd, err := MqOpen(kname, flag|unix.O_NONBLOCK|unix.O_CLOEXEC, uint32(perm.Perm()), a)
+	fd, err := MqOpen(kname, flag|unix.O_CLOEXEC, uint32(perm.Perm()), a)
 	if err != nil {
 		return nil, &os.PathError{Op: "mq_open", Path: "/" + kname, Err: err}
 	}
@@ -93,7 +98,7 @@ func OpenQueue(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "mq_getattr", Path: "/" + kname, Err: err}
 	}
-	p, err := newPollFD(fd, "mqueue:/"+kname)
+	p, err := adoptPollFD(fd, "mqueue:/"+kname)
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +138,9 @@ func (q *Queue) MsgSize() int { return q.msgSize }
 // MaxMsgs returns mq_maxmsg, the queue's capacity.
 func (q *Queue) MaxMsgs() int { return q.maxMsgs }
 
-// File returns the underlying descriptor (for passing to a child through
-// ExtraFiles or SCM_RIGHTS). It stays owned by the Queue.
+// File returns the queue's descriptor, in the mode OpenQueue was asked
+// for, for passing to a child through ExtraFiles or SCM_RIGHTS. It stays
+// owned by the Queue.
 func (q *Queue) File() *os.File { return q.p.f }
 
 // Unlink removes the queue's name.
@@ -307,9 +313,9 @@ func (q *Queue) Attr() (QueueAttr, error) {
 }
 
 // SetAttr changes what mq_setattr can change, the non-blocking mode, and
-// returns the previous attributes. (The descriptor itself always stays
-// O_NONBLOCK for the poller; NonBlock decides whether Send and Receive
-// wait.)
+// returns the previous attributes. It changes this handle only: NonBlock
+// decides whether Send and Receive wait, and the descriptor File returns
+// keeps its mode.
 func (q *Queue) SetAttr(a QueueAttr) (QueueAttr, error) {
 	old, err := q.Attr()
 	if err != nil {
