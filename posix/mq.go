@@ -61,16 +61,45 @@ type Queue struct {
 
 // queueName applies glibc's mq_open rule (one leading slash, which is then
 // stripped) leniently: the slash is optional, as in musl. What is left must
-// be a single non-empty path component other than "." and "..".
+// be a single non-empty path component other than "." and "..", of at
+// most NAME_MAX bytes. A refused name gives an error matching
+// ErrInvalidName and also the errno that glibc's mq_open and mq_unlink
+// (which pass the rest of the name to the kernel) give for it: ENOENT for
+// an empty name (getname), EACCES for another '/' or a dot name
+// (lookup_one_len), ENAMETOOLONG beyond NAME_MAX (the mqueue file
+// system's simple_lookup).
 func queueName(name string) (string, error) {
 	s := strings.TrimPrefix(name, "/")
+	var errno unix.Errno
+	switch {
+	case s == "":
+		errno = unix.ENOENT
+	case strings.Contains(s, "/") || s == "." || s == "..":
+		errno = unix.EACCES
+	case len(s) > shmname.NameMax:
+		errno = unix.ENAMETOOLONG
+	}
 	if strings.Contains(s, "/") {
-		return "", fmt.Errorf("%w %q: a queue name is one leading '/' and no other", ErrInvalidName, name)
+		return "", nameError{fmt.Errorf("%w %q: a queue name is one leading '/' and no other", ErrInvalidName, name), errno}
 	}
 	// After the one slash the rules are shm_open's: non-empty, not "." or
 	// "..", no NUL, at most NAME_MAX bytes.
-	return shmname.Clean(s, "")
+	k, err := shmname.Clean(s, "")
+	if err != nil && errno != 0 {
+		err = nameError{err, errno}
+	}
+	return k, err
 }
+
+// nameError is an ErrInvalidName error that also matches errno, the error
+// the C library gives for the same name.
+type nameError struct {
+	err   error
+	errno unix.Errno
+}
+
+func (e nameError) Error() string   { return e.err.Error() + " (" + e.errno.Error() + ")" }
+func (e nameError) Unwrap() []error { return []error{e.err, e.errno} }
 
 // OpenQueue opens or creates the queue name ("/name" or "name"), like
 // glibc's mq_open. flag is O_RDONLY, O_WRONLY or O_RDWR, optionally with
@@ -117,13 +146,17 @@ func CreateQueue(name string, maxMsgs, msgSize int) (*Queue, error) {
 }
 
 // UnlinkQueue removes the queue name; queues still open stay usable until
-// closed.
+// closed. As glibc's mq_unlink does, it reports the kernel's EPERM (another
+// user's queue in the sticky /dev/mqueue directory) as EACCES.
 func UnlinkQueue(name string) error {
 	kname, err := queueName(name)
 	if err != nil {
 		return &os.PathError{Op: "mq_unlink", Path: name, Err: err}
 	}
 	if err := MqUnlink(kname); err != nil {
+		if err == unix.EPERM {
+			err = unix.EACCES
+		}
 		return &os.PathError{Op: "mq_unlink", Path: "/" + kname, Err: err}
 	}
 	return nil
