@@ -64,16 +64,15 @@ type Queue struct {
 // be a single non-empty path component other than "." and "..", of at
 // most NAME_MAX bytes. A refused name gives an error matching
 // ErrInvalidName and also the errno that glibc's mq_open and mq_unlink
-// (which pass the rest of the name to the kernel) give for it: ENOENT for
-// an empty name (getname), EACCES for another '/' or a dot name
-// (lookup_one_len), ENAMETOOLONG beyond NAME_MAX (the mqueue file
-// system's simple_lookup).
+// (which pass the rest of the name to the kernel) give for it: EACCES for
+// another '/' or a dot name (lookup_one_len), ENAMETOOLONG beyond NAME_MAX
+// (the mqueue file system's simple_lookup). The empty name is the
+// exception: the kernel's ENOENT (getname) would make a refused name match
+// os.ErrNotExist and pass for a queue that merely does not exist.
 func queueName(name string) (string, error) {
 	s := strings.TrimPrefix(name, "/")
 	var errno unix.Errno
 	switch {
-	case s == "":
-		errno = unix.ENOENT
 	case strings.Contains(s, "/") || s == "." || s == "..":
 		errno = unix.EACCES
 	case len(s) > shmname.NameMax:

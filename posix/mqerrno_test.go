@@ -18,8 +18,9 @@ import (
 // matches ErrInvalidName and the errno glibc gives for the same name
 // (checked against glibc 2.36 by a C program): ENAMETOOLONG for a name
 // over NAME_MAX (the kernel's simple_lookup), EACCES for another '/' or a
-// dot name (lookup_one_len), ENOENT for an empty one (getname). Before the
-// fix only ErrInvalidName matched.
+// dot name (lookup_one_len). Before the fix only ErrInvalidName matched.
+// The empty name, for which glibc says ENOENT, deliberately matches only
+// ErrInvalidName: it must not look like a queue that does not exist.
 func TestQueueNameErrnos(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -27,7 +28,6 @@ func TestQueueNameErrnos(t *testing.T) {
 	}{
 		{"/" + strings.Repeat("a", 256), unix.ENAMETOOLONG},
 		{"/" + strings.Repeat("a", 300), unix.ENAMETOOLONG},
-		{"/", unix.ENOENT},
 		{"/a/b", unix.EACCES},
 		{"//x", unix.EACCES},
 		{"/.", unix.EACCES},
@@ -43,6 +43,14 @@ func TestQueueNameErrnos(t *testing.T) {
 			if !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, tc.errno) {
 				t.Errorf("%s(%q): %v; want an error matching ErrInvalidName and %v", op, short, err, tc.errno)
 			}
+		}
+	}
+	for _, op := range []func() error{
+		func() error { _, err := posix.OpenQueue("/", unix.O_RDWR|unix.O_CREAT, 0o600, nil); return err },
+		func() error { return posix.UnlinkQueue("/") },
+	} {
+		if err := op(); !errors.Is(err, posix.ErrInvalidName) || errors.Is(err, os.ErrNotExist) {
+			t.Errorf("empty queue name: %v; want ErrInvalidName, not os.ErrNotExist", err)
 		}
 	}
 	// The longest legal name still works.
