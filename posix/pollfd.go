@@ -166,8 +166,8 @@ func adoptPollFD(fd int, name string) (*pollFD, error) {
 	}
 	if reopenable(fd, &st) {
 		// Opening /proc/self/fd/N opens the pipe or queue again: a new
-		// open file description, with flags of its own (fifo_open in
-		// fs/pipe.c; mqueue files have no open method of their own).
+		// open file description, with flags of its own (for pipes and
+		// FIFOs, fifo_open in fs/pipe.c).
 		path := fmt.Sprintf("/proc/self/fd/%d", fd)
 		iofd, err := unix.Open(path, fl&unix.O_ACCMODE|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		for err == unix.EINTR {
