@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/futex"
+	"github.com/ipckit/ipckit/internal/procmaps"
 )
 
 // glibc's pthread_mutex_t on 64-bit Linux (docs/ABI.md §3.1): the fields
@@ -104,13 +105,31 @@ func mutexAt(mem []byte, off int) (unsafe.Pointer, error) {
 	if uintptr(p)%8 != 0 {
 		return nil, fmt.Errorf("semaphore: %w: mutex at offset %d is not 8-byte aligned", unix.EINVAL, off)
 	}
+	// The mutex's address goes on the thread's robust list, where the
+	// kernel writes through it when the thread exits, however long after
+	// the memory was freed: Go heap memory (which the collector may free
+	// and reuse) and private mappings (which no other process shares) are
+	// refused.
+	shared, err := procmaps.Shared(uintptr(p), MutexSize)
+	if err != nil {
+		return nil, fmt.Errorf("semaphore: cannot check that the mutex memory is a MAP_SHARED mapping: %w", err)
+	}
+	if !shared {
+		return nil, fmt.Errorf("semaphore: %w: mutex memory at %#x is not a MAP_SHARED mapping (Go heap memory and private mappings cannot hold a robust mutex)", unix.EINVAL, uintptr(p))
+	}
 	return p, nil
 }
 
 // InitMutex initialises a robust, process-shared mutex of type typ at
 // offset off of mem, as C's pthread_mutex_init does with
 // pthread_mutexattr_setrobust(PTHREAD_MUTEX_ROBUST) and
-// setpshared(PTHREAD_PROCESS_SHARED). mem should be a MAP_SHARED mapping.
+// setpshared(PTHREAD_PROCESS_SHARED). The mutex's bytes must lie in a
+// MAP_SHARED mapping (POSIX or System V shared memory, a memfd or file
+// mapped shared, MAP_SHARED|MAP_ANONYMOUS): Go heap memory and private
+// mappings are refused with an error matching unix.EINVAL, because the
+// kernel keeps the mutex's address on the owner thread's robust list and
+// writes through it when the thread exits, even after the memory has been
+// freed. The check reads /proc/self/maps; without /proc it fails.
 func InitMutex(mem []byte, off int, typ MutexType) (*Mutex, error) {
 	p, err := mutexAt(mem, off)
 	if err != nil {
@@ -126,7 +145,8 @@ func InitMutex(mem []byte, off int, typ MutexType) (*Mutex, error) {
 
 // AttachMutex returns the mutex at offset off of mem that InitMutex or C
 // initialised. It accepts only robust, process-shared mutexes without
-// priority inheritance or protection (those use other protocols).
+// priority inheritance or protection (those use other protocols), in a
+// MAP_SHARED mapping as InitMutex requires.
 func AttachMutex(mem []byte, off int) (*Mutex, error) {
 	p, err := mutexAt(mem, off)
 	if err != nil {
@@ -227,8 +247,9 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 			old |= futex.Waiters
 		}
 		assumeWaiters = futex.Waiters
-		if werr := futex.WaitContext(ctx, lock, old); werr != nil {
+		if werr := mutexWait(ctx, lock, old); werr != nil {
 			h.setPending(nil)
+			passLockWake(lock)
 			return werr
 		}
 		old = atomic.LoadUint32(lock)
@@ -251,6 +272,29 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 	atomic.AddUint32(m.u32(mxNusers), 1)
 	held = true
 	return nil
+}
+
+// mutexWait is the futex wait of a blocked locker: futex.WaitContext,
+// replaceable by tests that need a waiter to consume a wake-up and report
+// a cancellation in one step (which futex_waitv can do).
+var mutexWait = futex.WaitContext
+
+// passLockWake is called by a locker that gives up waiting (cancellation,
+// deadline, an error from the wait). The single wake-up of an Unlock (or of
+// the kernel, for an owner that died with FUTEX_WAITERS set) may have gone
+// to this waiter just as it gave up: futex.WaitContext returns ctx.Err()
+// even when the wait also consumed a real wake-up, and cannot say which.
+// Another waiter would then sleep beside a free lock, or beside one that a
+// newcomer took without FUTEX_WAITERS and will unlock without a wake-up.
+// So unless the lock word shows a live owner with FUTEX_WAITERS set (whose
+// unlock wakes the next waiter), the wake-up is passed on, as Sem.passWake
+// does for semaphores. An extra wake-up is harmless: every waiter re-checks
+// the word, and one woken in vain sets FUTEX_WAITERS again and sleeps.
+func passLockWake(lock *uint32) {
+	if v := atomic.LoadUint32(lock); v&futex.TIDMask != 0 && v&futex.Waiters != 0 && v&futex.OwnerDied == 0 {
+		return
+	}
+	futex.Wake(lock, 1)
 }
 
 // Consistent marks a mutex whose previous owner died as consistent again
