@@ -400,7 +400,8 @@ func TestPeerDeath(t *testing.T) {
 }
 
 func liveConsumer(r *Ring) bool {
-	for _, p := range r.Stats().Peers {
+	st, _ := r.Stats()
+	for _, p := range st.Peers {
 		if p.Consumer && p.Alive {
 			return true
 		}

@@ -3,6 +3,10 @@
  *   ring_peer produce FD COUNT MAXSIZE SEED [ID [detach]]  send COUNT checksummed messages, then close (or detach)
  *   ring_peer consume FD COUNT                     receive until EOF, check each message and order
  *
+ * and the modes of the Go tests' peer harness (mmapring/peer_test.go), with
+ * the same arguments and output: recv-all, send, attach, open, hold-reserve,
+ * hold-peek.
+ *
  * Message format (shared with the Go tests, native byte order): u64 seq (ID<<32 | i), a
  * xorshift payload derived from seq, and the CRC-32 (IEEE) of everything
  * before it in the last 4 bytes. Prints "ok N" on success.
@@ -55,16 +59,118 @@ static uint64_t rnd(void) {
 	return rng_state;
 }
 
+static const char *status(long rc) {
+	static char other[32];
+	switch (rc) {
+	case 0: return "ok";
+	case MMR_EFULL: return "full";
+	case MMR_EEMPTY: return "empty";
+	case MMR_EOF: return "eof";
+	case MMR_ECLOSED: return "closed";
+	case MMR_EPEERDEAD: return "peerdead";
+	case MMR_ETOOBIG: return "toobig";
+	case MMR_ECORRUPT: return "corrupt";
+	case MMR_EBUSY: return "busy";
+	case MMR_ETIMEDOUT: return "timeout";
+#ifdef MMR_EPENDING
+	case MMR_EPENDING: return "pending";
+#endif
+#ifdef MMR_ENOTREADY
+	case MMR_ENOTREADY: return "notready";
+#endif
+	}
+	snprintf(other, sizeof other, "err %ld", rc);
+	return other;
+}
+
+/* Nanoseconds left until deadline (never negative). */
+static long long left_ns(uint64_t deadline) {
+	uint64_t now = mmr_now_ns();
+	return now >= deadline ? 0 : (long long)(deadline - now);
+}
+
+/* The peer-harness modes; the ring is attached (r), or rc says why not. */
+static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv) {
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "open") || rc) {
+		printf("%s\n", status(rc));
+		return 0;
+	}
+	uint64_t deadline = argc > 3 ? mmr_now_ns() + strtoull(argv[3], NULL, 10) * 1000000ull : 0;
+	unsigned char *buf = malloc(r->max_msg + 1);
+	if (!strcmp(mode, "recv-all")) {
+		mmr_consumer c;
+		if ((rc = mmr_consumer_open(&c, r))) { printf("%s\n", status(rc)); return 0; }
+		for (;;) {
+			long n = mmr_recv(&c, buf, r->max_msg, left_ns(deadline));
+			if (n < 0) { printf("%s\n", status(n)); break; }
+			printf("msg %.*s\n", (int)n, (char *)buf);
+		}
+		mmr_consumer_close(&c);
+		return 0;
+	}
+	if (!strcmp(mode, "send")) {
+		mmr_producer p;
+		if ((rc = mmr_producer_open(&p, r))) { printf("%s\n", status(rc)); return 0; }
+		const char *st = "done";
+		for (int i = 5; i < argc; i++) {
+			if ((rc = mmr_send(&p, argv[i], strlen(argv[i]), left_ns(deadline)))) { st = status(rc); break; }
+			printf("sent\n");
+		}
+		if (!strcmp(argv[4], "hold")) { printf("%s\n", st); for (;;) pause(); }
+		if (!strcmp(argv[4], "close")) mmr_producer_close(&p);
+		else mmr_producer_detach(&p);
+		printf("%s\n", st);
+		return 0;
+	}
+	if (!strcmp(mode, "attach")) {
+		int producer = !strcmp(argv[3], "producer");
+		mmr_producer p;
+		mmr_consumer c;
+		rc = producer ? mmr_producer_open(&p, r) : mmr_consumer_open(&c, r);
+		if (rc) { printf("%s\n", status(rc)); return 0; }
+		printf("won\n");
+		while (fread(buf, 1, 1, stdin) == 1) {}
+		if (producer) mmr_producer_detach(&p);
+		else mmr_consumer_close(&c);
+		return 0;
+	}
+#ifdef MMR_HAVE_RESERVE
+	if (!strcmp(mode, "hold-reserve")) {
+		mmr_producer p;
+		if ((rc = mmr_producer_open(&p, r))) { printf("%s\n", status(rc)); return 1; }
+		void *b;
+		if ((rc = mmr_try_reserve(&p, 5, &b))) { printf("%s\n", status(rc)); return 1; }
+		memcpy(b, "never", 5);
+		printf("held\n");
+		for (;;) pause();
+	}
+	if (!strcmp(mode, "hold-peek")) {
+		mmr_consumer c;
+		if ((rc = mmr_consumer_open(&c, r))) { printf("%s\n", status(rc)); return 1; }
+		const void *m;
+		long n = mmr_peek(&c, &m, -1);
+		if (n < 0) { printf("%s\n", status(n)); return 1; }
+		printf("msg %.*s\n", (int)n, (const char *)m);
+		for (;;) pause();
+	}
+#endif
+	fprintf(stderr, "unknown mode %s\n", mode);
+	return 2;
+}
+
 int main(int argc, char **argv) {
-	if (argc < 4) { fprintf(stderr, "usage\n"); return 2; }
+	if (argc < 3) { fprintf(stderr, "usage\n"); return 2; }
 	crc_init();
 	int fd = atoi(argv[2]);
-	uint64_t count = strtoull(argv[3], NULL, 10);
 	long long len = mmr_map_size(fd);
-	void *m = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED) { perror("mmap"); return 1; }
+	void *m = len > 0 ? mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
 	mmr_ring r;
-	int rc = mmr_attach(&r, m, (size_t)len);
+	int rc = m == MAP_FAILED ? MMR_ECORRUPT : mmr_attach(&r, m, (size_t)len);
+	if (strcmp(argv[1], "produce") && strcmp(argv[1], "consume") && strcmp(argv[1], "drain"))
+		return harness(argv[1], &r, rc, argc, argv);
+	if (argc < 4) { fprintf(stderr, "usage\n"); return 2; }
+	uint64_t count = strtoull(argv[3], NULL, 10);
 	if (rc) { fprintf(stderr, "attach: %d\n", rc); return 1; }
 	unsigned char *buf = malloc(r.max_msg + 16);
 	if (!strcmp(argv[1], "produce")) {
