@@ -1,7 +1,11 @@
 /* ring_peer: a C peer for the mmapring tests, built on mmapring/mmapring.h.
  *
- *   ring_peer produce FD COUNT MAXSIZE SEED [ID [detach]]  send COUNT checksummed messages, then close (or detach)
+ *   ring_peer produce FD COUNT MAXSIZE SEED [ID [detach]]  send COUNT checksummed messages, then close (or detach);
+ *                                                  COUNT 0: send until killed, writing each committed seq
+ *                                                  to stdout (8 bytes, little-endian) once it is committed
  *   ring_peer consume FD COUNT                     receive until EOF, check each message and order
+ *   ring_peer drain FD                             receive until EOF with peek/release, writing each seq
+ *                                                  (8 bytes, little-endian) before releasing it
  *
  * and the modes of the Go tests' peer harness (mmapring/peer_test.go), with
  * the same arguments and output: recv-all, send, attach, open, hold-reserve,
@@ -44,7 +48,8 @@ static void fill(unsigned char *b, size_t n, uint64_t seq) {
 	memcpy(b + n - 4, &c, 4);
 }
 
-static int check(const unsigned char *b, size_t n, uint64_t *seq) {
+static int check(const void *m, size_t n, uint64_t *seq) {
+	const unsigned char *b = (const unsigned char *)m;
 	if (n < 12) return 0;
 	uint32_t c;
 	memcpy(&c, b + n - 4, 4);
@@ -81,6 +86,13 @@ static const char *status(long rc) {
 	}
 	snprintf(other, sizeof other, "err %ld", rc);
 	return other;
+}
+
+/* Write v to stdout as 8 little-endian bytes, unbuffered. */
+static void put_le64(uint64_t v) {
+	unsigned char b[8];
+	for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+	if (write(1, b, 8) != 8) _exit(1);
 }
 
 /* Nanoseconds left until deadline (never negative). */
@@ -169,9 +181,23 @@ int main(int argc, char **argv) {
 	int rc = m == MAP_FAILED ? MMR_ECORRUPT : mmr_attach(&r, m, (size_t)len);
 	if (strcmp(argv[1], "produce") && strcmp(argv[1], "consume") && strcmp(argv[1], "drain"))
 		return harness(argv[1], &r, rc, argc, argv);
+	if (rc) { fprintf(stderr, "attach: %d\n", rc); return 1; }
+	if (!strcmp(argv[1], "drain")) {
+		mmr_consumer c;
+		if ((rc = mmr_consumer_open(&c, &r))) { fprintf(stderr, "consumer: %d\n", rc); return 1; }
+		for (;;) {
+			const void *msg;
+			long n = mmr_peek(&c, &msg, -1);
+			if (n == MMR_EOF) return 0;
+			if (n < 0) { fprintf(stderr, "peek: %s\n", status(n)); return 1; }
+			uint64_t seq;
+			if (!check(msg, (size_t)n, &seq)) { fprintf(stderr, "corrupt message\n"); return 1; }
+			put_le64(seq);
+			mmr_release(&c);
+		}
+	}
 	if (argc < 4) { fprintf(stderr, "usage\n"); return 2; }
 	uint64_t count = strtoull(argv[3], NULL, 10);
-	if (rc) { fprintf(stderr, "attach: %d\n", rc); return 1; }
 	unsigned char *buf = malloc(r.max_msg + 16);
 	if (!strcmp(argv[1], "produce")) {
 		uint64_t max = strtoull(argv[4], NULL, 10);
@@ -180,10 +206,11 @@ int main(int argc, char **argv) {
 		if (max > r.max_msg) max = r.max_msg;
 		mmr_producer p;
 		if ((rc = mmr_producer_open(&p, &r))) { fprintf(stderr, "producer: %d\n", rc); return 1; }
-		for (uint64_t i = 0; i < count; i++) {
+		for (uint64_t i = 0; count == 0 || i < count; i++) {
 			size_t n = 12 + rnd() % (max - 11);
 			fill(buf, n, id << 32 | i);
-			if ((rc = mmr_send(&p, buf, n, -1))) { fprintf(stderr, "send %llu: %d\n", (unsigned long long)i, rc); return 1; }
+			if ((rc = mmr_send(&p, buf, n, -1))) { fprintf(stderr, "send %llu: %s\n", (unsigned long long)i, status(rc)); return 1; }
+			if (count == 0) put_le64(i); /* reported once committed */
 		}
 		if (argc > 7 && !strcmp(argv[7], "detach")) mmr_producer_detach(&p);
 		else mmr_producer_close(&p);
