@@ -82,7 +82,12 @@ type peerProc struct {
 // end of the test if still running.
 func startPeer(t *testing.T, pk peerKind, f *os.File, mode string, args ...string) *peerProc {
 	t.Helper()
-	cmd := pk.cmd(t, mode, args...)
+	return startPeerCmd(t, pk.cmd(t, mode, args...), f)
+}
+
+// startPeerCmd starts cmd with the ring in f on fd 3 and reads its output.
+func startPeerCmd(t *testing.T, cmd *exec.Cmd, f *os.File) *peerProc {
+	t.Helper()
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
