@@ -29,8 +29,9 @@ import (
 //	                                "sent" each, then "done" or a status; then
 //	                                close the ring, detach, or hold the role
 //	                                until killed
-//	attach FD producer|consumer     take the role: "won" or a status, then hold it
-//	                                until stdin reaches EOF
+//	attach FD producer|consumer     wait for a line on stdin (a start barrier), take
+//	                                the role: "won" or a status, then hold it until
+//	                                stdin reaches EOF
 //	open FD                         validate the ring: "ok" or a status
 //	hold-reserve FD                 claim an MPMC cell and never commit: "held"
 //	hold-peek FD                    take a message in place and never release it:
@@ -298,6 +299,8 @@ func goPeerMain(args []string) int {
 		say("%s", status)
 		return 0
 	case "attach":
+		in := bufio.NewReader(os.Stdin)
+		in.ReadString('\n') // the start barrier
 		var closeFn func()
 		if args[0] == "producer" {
 			p, err := r.Producer()
@@ -315,7 +318,7 @@ func goPeerMain(args []string) int {
 			closeFn = func() { c.Close() }
 		}
 		say("won")
-		io.Copy(io.Discard, os.Stdin)
+		io.Copy(io.Discard, in)
 		closeFn()
 		return 0
 	case "hold-reserve":

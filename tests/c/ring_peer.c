@@ -137,12 +137,14 @@ static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv)
 	}
 	if (!strcmp(mode, "attach")) {
 		int producer = !strcmp(argv[3], "producer");
+		int ch;
+		while ((ch = getchar()) != EOF && ch != '\n') {} /* the start barrier */
 		mmr_producer p;
 		mmr_consumer c;
 		rc = producer ? mmr_producer_open(&p, r) : mmr_consumer_open(&c, r);
 		if (rc) { printf("%s\n", status(rc)); return 0; }
 		printf("won\n");
-		while (fread(buf, 1, 1, stdin) == 1) {}
+		while (getchar() != EOF) {}
 		if (producer) mmr_producer_detach(&p);
 		else mmr_consumer_close(&c);
 		return 0;
