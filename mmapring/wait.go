@@ -2,10 +2,13 @@ package mmapring
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/futex"
 )
@@ -89,6 +92,9 @@ func (c *counters) sleep(ctx context.Context, word *uint32, val uint32, max time
 		if cerr := ctx.Err(); cerr != nil {
 			return false, cerr
 		}
+	}
+	if errors.Is(err, unix.EFAULT) {
+		return false, errTruncated // the futex word's page is gone: the file shrank
 	}
 	if err == os.ErrDeadlineExceeded {
 		if cerr := ctx.Err(); cerr != nil {

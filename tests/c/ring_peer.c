@@ -101,9 +101,22 @@ static long long left_ns(uint64_t deadline) {
 	return now >= deadline ? 0 : (long long)(deadline - now);
 }
 
+/* A ring in a POSIX shm object or a plain file can be truncated under the
+ * mapping; the next access raises SIGBUS. mmapring.h cannot contain that
+ * for its caller (a signal handler is process-wide), so a C program that
+ * must survive a hostile truncation handles SIGBUS itself, as here, or
+ * uses a sealed memfd (mmr_seal, mmr_sealed). */
+static void on_sigbus(int sig) {
+	(void)sig;
+	static const char msg[] = "sigbus\n";
+	if (write(1, msg, sizeof msg - 1) < 0) _exit(2);
+	_exit(0);
+}
+
 /* The peer-harness modes; the ring is attached (r), or rc says why not. */
 static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGBUS, on_sigbus);
 	if (!strcmp(mode, "open") || rc) {
 		printf("%s\n", status(rc));
 		return 0;
