@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -38,34 +39,45 @@ type Queue struct {
 }
 
 // CreateQueue makes a queue in a new (sealed) memfd for messages of up to
-// msgSize bytes, holding at most maxsize messages (1 … 2^32).
+// msgSize bytes, holding at most maxsize messages (1 … 2^32, and on 32-bit
+// platforms 1 … 2^30).
 func CreateQueue(maxsize, msgSize int) (*Queue, error) {
-	if maxsize < 1 || uint64(maxsize) > maxCells {
-		return nil, fmt.Errorf("mmapring: queue maxsize %d outside [1, %d]", maxsize, uint64(maxCells))
+	cfg := queueConfig(maxsize, msgSize)
+	if cfg.Capacity < 0 {
+		return nil, fmt.Errorf("mmapring: queue maxsize %d outside [1, %d]", maxsize, maxQueue())
 	}
-	r, err := Create(queueConfig(maxsize, msgSize))
+	r, err := Create(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Queue{r: r}, nil
 }
 
+// maxQueue is the largest maxsize: the ring's cells are a power of two of
+// at most 2^32 that must fit an int.
+func maxQueue() uint64 {
+	if uint64(math.MaxInt) < maxCells {
+		return uint64(math.MaxInt)/2 + 1
+	}
+	return maxCells
+}
+
 // QueueConfig returns the ring configuration of a queue, for CreateShm or
-// CreatePath. A maxsize outside [1, 2^32] gives a Config that those
-// refuse.
+// CreatePath. A maxsize outside the range CreateQueue accepts gives a
+// Config that every constructor refuses.
 func QueueConfig(maxsize, msgSize int) Config { return queueConfig(maxsize, msgSize) }
 
 func queueConfig(maxsize, msgSize int) Config {
-	if maxsize < 1 || uint64(maxsize) > maxCells {
-		// Capacity -1 is refused by every constructor (and the doubling
-		// below could never reach a maxsize above 2^62).
+	if maxsize < 1 || uint64(maxsize) > maxQueue() {
+		// Capacity -1 is refused by every constructor (the doubling below
+		// must never run past what fits).
 		return Config{Kind: KindMPMC, Capacity: -1, CellSize: msgSize, Limit: maxsize}
 	}
-	capacity := 2
-	for capacity < maxsize {
+	capacity := uint64(2)
+	for capacity < uint64(maxsize) {
 		capacity <<= 1
 	}
-	return Config{Kind: KindMPMC, Capacity: capacity, CellSize: msgSize, Limit: maxsize}
+	return Config{Kind: KindMPMC, Capacity: int(capacity), CellSize: msgSize, Limit: maxsize}
 }
 
 // NewQueue wraps an MPMC ring (from Create, OpenFile, OpenShm ...) as a
