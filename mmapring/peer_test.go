@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipckit/ipckit/internal/testenv"
 )
 
@@ -32,6 +34,10 @@ import (
 //	attach FD producer|consumer     wait for a line on stdin (a start barrier), take
 //	                                the role: "won" or a status, then hold it until
 //	                                stdin reaches EOF
+//	send-nowake FD TIMEOUT_MS close|detach|hold MSG...
+//	                                send, with every FUTEX_WAKE failing (ENOSYS, by
+//	                                a seccomp filter): "wakefailed" for a message
+//	                                published whose wake-up failed
 //	open FD                         validate the ring: "ok" or a status
 //	hold-reserve FD                 claim an MPMC cell and never commit: "held"
 //	hold-peek FD                    take a message in place and never release it:
@@ -271,6 +277,12 @@ func goPeerMain(args []string) int {
 		}
 		c.Close()
 		return 0
+	case "send-nowake":
+		if err := denyFutexWake(); err != nil {
+			say("err seccomp: %v", err)
+			return 0
+		}
+		fallthrough
 	case "send":
 		p, err := r.Producer()
 		if err != nil {
@@ -281,7 +293,12 @@ func goPeerMain(args []string) int {
 		defer cancel()
 		status := "done"
 		for _, m := range args[2:] {
-			if err := p.Send(ctx, []byte(m)); err != nil {
+			err := p.Send(ctx, []byte(m))
+			if errors.Is(err, ErrWakeFailed) && errors.Is(err, unix.ENOSYS) {
+				say("wakefailed") // published; the wake-up failed
+				continue
+			}
+			if err != nil {
 				status = statusOf(err)
 				break
 			}

@@ -22,6 +22,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "mmapring.h"
+#include <sys/prctl.h>
+#if defined(__has_include)
+#if __has_include(<linux/seccomp.h>) && __has_include(<linux/filter.h>)
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#define HAVE_SECCOMP 1
+#endif
+#endif
 
 static uint32_t crc_table[256];
 static void crc_init(void) {
@@ -95,6 +103,34 @@ static void put_le64(uint64_t v) {
 	if (write(1, b, 8) != 8) _exit(1);
 }
 
+#ifdef HAVE_SECCOMP
+/* Make every shared FUTEX_WAKE fail with ENOSYS (the wake-error tests). */
+static int deny_futex_wake(void) {
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	const unsigned op_off = offsetof(struct seccomp_data, args[1]) + 4;
+#else
+	const unsigned op_off = offsetof(struct seccomp_data, args[1]);
+#endif
+#ifdef SYS_futex_time64
+	const unsigned nr2 = SYS_futex_time64;
+#else
+	const unsigned nr2 = SYS_futex;
+#endif
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr2, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, op_off),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+#endif
+
 /* Nanoseconds left until deadline (never negative). */
 static long long left_ns(uint64_t deadline) {
 	uint64_t now = mmr_now_ns();
@@ -134,13 +170,24 @@ static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv)
 		mmr_consumer_close(&c);
 		return 0;
 	}
+	if (!strcmp(mode, "send-nowake")) {
+#ifdef HAVE_SECCOMP
+		if (deny_futex_wake()) { printf("err seccomp: %s\n", strerror(errno)); return 0; }
+		mode = "send";
+#else
+		printf("err seccomp: no <linux/seccomp.h>\n");
+		return 0;
+#endif
+	}
 	if (!strcmp(mode, "send")) {
 		mmr_producer p;
 		if ((rc = mmr_producer_open(&p, r))) { printf("%s\n", status(rc)); return 0; }
 		const char *st = "done";
 		for (int i = 5; i < argc; i++) {
+			uint64_t failed = r->wake_failures;
 			if ((rc = mmr_send(&p, argv[i], strlen(argv[i]), left_ns(deadline)))) { st = status(rc); break; }
-			printf("sent\n");
+			/* The header counts failed wake-ups (the message is published). */
+			printf(r->wake_failures != failed && r->wake_errno == ENOSYS ? "wakefailed\n" : "sent\n");
 		}
 		if (!strcmp(argv[4], "hold")) { printf("%s\n", st); for (;;) pause(); }
 		if (!strcmp(argv[4], "close")) mmr_producer_close(&p);
