@@ -219,13 +219,19 @@ func TestCrossProcess(t *testing.T) {
 	muslOK, _ := testenv.BuiltForGOARCH(muslPeer)
 	n := million()
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {
-		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go", "musl-go"} {
+		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go", "musl-go", "go-c+crc", "c-go+crc", "c-c+crc"} {
 			t.Run(kind.String()+"/"+pair, func(t *testing.T) {
 				count := n
 				if raceEnabled && (pair == "go-go" || pair == "gobatch-go") {
 					count = n / 4 // both sides instrumented by the race detector
 				}
-				r := newRing(t, cfgFor(kind))
+				cfg := cfgFor(kind)
+				if strings.HasSuffix(pair, "+crc") {
+					pair = strings.TrimSuffix(pair, "+crc")
+					cfg.Checksum = true
+					count /= 4
+				}
+				r := newRing(t, cfg)
 				cnt := strconv.FormatUint(count, 10)
 				var prod, cons *exec.Cmd
 				switch pair[:strings.IndexByte(pair, '-')] {

@@ -14,7 +14,7 @@ import (
 // peer) leaves behind.
 var faultMarkers = map[string]bool{
 	"Kill": true, "Signal": true, "kill": true,
-	"deadSlot": true, "setCell": true, "setPositions": true, "truncateUnder": true,
+	"deadSlot": true, "setCell": true, "setPositions": true, "truncateUnder": true, "flipPayload": true,
 }
 
 // TestFaultTestsRunEveryPeer makes parity a rule: every test in this
