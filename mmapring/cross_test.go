@@ -377,7 +377,6 @@ func killLoop(t *testing.T, pk peerKind) {
 	delivered := map[uint64]int{}
 	committed := map[uint64]uint64{} // producer id → messages reported committed
 	killedConsumers := 0
-	var cwg sync.WaitGroup
 	readAll := func(rd io.Reader, fn func(uint64)) {
 		br := bufio.NewReader(rd)
 		var b [8]byte
@@ -388,7 +387,14 @@ func killLoop(t *testing.T, pk peerKind) {
 			fn(binary.LittleEndian.Uint64(b[:]))
 		}
 	}
-	startDrain := func() *exec.Cmd {
+	// A drain's output must be read to its end before Wait, which closes
+	// the pipe (reading after Wait once lost the last deliveries of a
+	// killed consumer).
+	type drain struct {
+		cmd  *exec.Cmd
+		read chan struct{}
+	}
+	startDrain := func() drain {
 		cmd := pk.raw(t, "drain")
 		cmd.ExtraFiles = []*os.File{r.File()}
 		cmd.Stderr = os.Stderr
@@ -396,15 +402,15 @@ func killLoop(t *testing.T, pk peerKind) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		cwg.Add(1)
+		d := drain{cmd, make(chan struct{})}
 		go func() {
-			defer cwg.Done()
+			defer close(d.read)
 			readAll(out, func(s uint64) { mu.Lock(); delivered[s]++; mu.Unlock() })
 		}()
-		return cmd
+		return d
 	}
-	consumers := []*exec.Cmd{startDrain(), startDrain()}
-	var dead []*exec.Cmd
+	consumers := []drain{startDrain(), startDrain()}
+	var dead []drain
 	var detect time.Duration
 	for round := 0; round < rounds; round++ {
 		id := uint64(round)
@@ -437,7 +443,7 @@ func killLoop(t *testing.T, pk peerKind) {
 		time.Sleep(time.Duration(1+rng.IntN(40)) * time.Millisecond)
 		if rng.IntN(2) == 0 {
 			k := rng.IntN(len(consumers))
-			consumers[k].Process.Kill()
+			consumers[k].cmd.Process.Kill()
 			dead = append(dead, consumers[k])
 			killedConsumers++
 			consumers[k] = startDrain()
@@ -456,15 +462,16 @@ func killLoop(t *testing.T, pk peerKind) {
 	}
 	p.Close()
 	for _, c := range consumers {
-		if err := c.Wait(); err != nil {
+		<-c.read
+		if err := c.cmd.Wait(); err != nil {
 			t.Fatalf("consumer: %v", err)
 		}
 	}
 	detect = time.Since(start)
 	for _, c := range dead {
-		c.Wait()
+		<-c.read
+		c.cmd.Wait()
 	}
-	cwg.Wait()
 	dups, total := 0, uint64(0)
 	for id, n := range committed {
 		total += n

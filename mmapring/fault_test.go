@@ -2,6 +2,7 @@ package mmapring
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"sort"
@@ -368,6 +369,7 @@ func TestFaultPeerDeath(t *testing.T) {
 			prod.kill()
 
 			cons := startPeer(t, goPeer, r.File(), "attach", "consumer")
+			fmt.Fprintln(cons.stdin) // the start barrier
 			if l := cons.line(guard); l != "won" {
 				t.Fatalf("consumer: %q", l)
 			}

@@ -1236,7 +1236,7 @@ static inline long mmr_try_peek(mmr_consumer *c, const void **msg) {
 }
 
 static inline long mmr_try_recv(mmr_consumer *c, void *buf, uint64_t bufcap) {
-	const void *m;
+	const void *m = NULL;
 	long n = mmr_try_peek(c, &m);
 	if (n < 0) return n;
 	if ((uint64_t)n > bufcap) return MMR_ETOOBIG; /* stays peeked: the next call returns it again */

@@ -213,7 +213,7 @@ static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv)
 	if (!strcmp(mode, "hold-reserve")) {
 		mmr_producer p;
 		if ((rc = mmr_producer_open(&p, r))) { printf("%s\n", status(rc)); return 1; }
-		void *b;
+		void *b = NULL;
 		if ((rc = mmr_try_reserve(&p, 5, &b))) { printf("%s\n", status(rc)); return 1; }
 		memcpy(b, "never", 5);
 		printf("held\n");
@@ -222,7 +222,7 @@ static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv)
 	if (!strcmp(mode, "hold-peek")) {
 		mmr_consumer c;
 		if ((rc = mmr_consumer_open(&c, r))) { printf("%s\n", status(rc)); return 1; }
-		const void *m;
+		const void *m = NULL;
 		long n = mmr_peek(&c, &m, -1);
 		if (n < 0) { printf("%s\n", status(n)); return 1; }
 		printf("msg %.*s\n", (int)n, (const char *)m);
@@ -248,7 +248,7 @@ int main(int argc, char **argv) {
 		mmr_consumer c;
 		if ((rc = mmr_consumer_open(&c, &r))) { fprintf(stderr, "consumer: %d\n", rc); return 1; }
 		for (;;) {
-			const void *msg;
+			const void *msg = NULL;
 			long n = mmr_peek(&c, &msg, -1);
 			if (n == MMR_EOF) return 0;
 			if (n < 0) { fprintf(stderr, "peek: %s\n", status(n)); return 1; }
