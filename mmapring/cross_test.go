@@ -135,7 +135,10 @@ func childConsume(args []string) int {
 
 // drain: receive until EOF with Peek/Release, writing every seq to stdout
 // before releasing it (so a kill between write and release is the only
-// way a message can be reported twice).
+// way a message can be reported twice). Producers come and go (the kill
+// loop kills them): a moment with every producer dead is ErrPeerDead,
+// after which it waits on (under qemu-user starting the next producer
+// takes longer than a liveness interval).
 func childDrain(args []string) int {
 	r := childRing()
 	c, err := r.Consumer()
@@ -148,6 +151,9 @@ func childDrain(args []string) int {
 		msg, err := c.Peek(context.Background())
 		if err == io.EOF {
 			return 0
+		}
+		if err == ErrPeerDead {
+			continue
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "peek:", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"unsafe"
@@ -162,12 +163,27 @@ var errTruncated = &corruptError{"ring file truncated under the mapping (access 
 func (m *mapping) contain(old bool, err *error) {
 	debug.SetPanicOnFault(old)
 	if e := recover(); e != nil {
-		if fe, ok := e.(interface{ Addr() uintptr }); ok && m.holds(fe.Addr()) {
+		if m.faulted(e) {
 			*err = errTruncated
 			return
 		}
 		panic(e)
 	}
+}
+
+// faulted reports whether the panic e is a fault on this mapping: at an
+// address inside it, or, where no address is reported (qemu-user passes
+// none with SIGBUS, so the runtime sees a nil dereference), while the file
+// is shorter than the mapping.
+func (m *mapping) faulted(e any) bool {
+	if fe, ok := e.(interface{ Addr() uintptr }); ok && m.holds(fe.Addr()) {
+		return true
+	}
+	if _, ok := e.(runtime.Error); ok {
+		var st unix.Stat_t
+		return unix.Fstat(int(m.file.Fd()), &st) == nil && st.Size < int64(len(m.mem))
+	}
+	return false
 }
 
 // holds reports whether addr lies inside the mapping.

@@ -5,7 +5,8 @@
  *                                                  to stdout (8 bytes, little-endian) once it is committed
  *   ring_peer consume FD COUNT                     receive until EOF, check each message and order
  *   ring_peer drain FD                             receive until EOF with peek/release, writing each seq
- *                                                  (8 bytes, little-endian) before releasing it
+ *                                                  (8 bytes, little-endian) before releasing it; a moment
+ *                                                  with every producer dead (MMR_EPEERDEAD) is waited out
  *
  * and the modes of the Go tests' peer harness (mmapring/peer_test.go), with
  * the same arguments and output: recv-all, send, attach, open, hold-reserve,
@@ -251,6 +252,7 @@ int main(int argc, char **argv) {
 			const void *msg = NULL;
 			long n = mmr_peek(&c, &msg, -1);
 			if (n == MMR_EOF) return 0;
+			if (n == MMR_EPEERDEAD) continue; /* producers come and go: wait for the next */
 			if (n < 0) { fprintf(stderr, "peek: %s\n", status(n)); return 1; }
 			uint64_t seq;
 			if (!check(msg, (size_t)n, &seq)) { fprintf(stderr, "corrupt message\n"); return 1; }
