@@ -48,7 +48,7 @@ func denyFutexWake() error {
 // C header counts it in wake_failures. The sleeping consumer still gets
 // the message (within its liveness interval).
 func TestFaultWakeFails(t *testing.T) {
-	testenv.SkipUnderEmulation(t, "qemu-user refuses seccomp filters (it must not let the guest filter its own system calls)")
+	testenv.SkipUnderEmulation(t, "qemu-user does not implement seccomp (ENOSYS): a guest cannot filter its own system calls")
 	forEachPeer(t, func(t *testing.T, pk peerKind) {
 		for _, kind := range []Kind{KindSPSC, KindMPMC} {
 			r := newRing(t, Config{Kind: kind, Capacity: 256, CellSize: 32})
