@@ -70,7 +70,9 @@
 // Config.Checksum adds a CRC32C to every message for peers whose memory
 // cannot be trusted. Create seals its memfd so no process can truncate it;
 // rings in POSIX shm or plain files cannot be sealed, and a truncation
-// there makes calls fail with ErrCorrupt instead of killing the process.
+// there makes calls fail with ErrCorrupt instead of killing the process
+// (except in a binary built with -race, whose atomic operations run in the
+// race runtime's C code, where a fault cannot be turned into an error).
 //
 // A FUTEX_WAKE that fails after a message was published is reported by
 // the publishing call as an error matching ErrWakeFailed (the message is

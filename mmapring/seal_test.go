@@ -67,10 +67,10 @@ func TestOpenVerifiesSeals(t *testing.T) {
 		if r.Sealed() != sealable {
 			t.Errorf("sealable=%v: Sealed() = %v", sealable, r.Sealed())
 		}
+		r.Close()
 		if err := f.Truncate(0); sealable != errors.Is(err, unix.EPERM) {
 			t.Errorf("sealable=%v: truncate after OpenFile: %v", sealable, err)
 		}
-		r.Close()
 		f.Close()
 	}
 }
@@ -145,6 +145,12 @@ func TestFaultTruncate(t *testing.T) {
 					peer := startPeer(t, pk, r.File(), "recv-all", "20000")
 					if l := peer.line(guard); l != "msg a" {
 						t.Fatalf("peer: %q", l)
+					}
+					if !b.sealed && raceEnabled {
+						// Under -race an atomic operation runs inside the race
+						// runtime's C code; a fault there cannot become a panic
+						// (the runtime cannot unwind it) and kills the process.
+						t.Skip("fault containment needs the faulting access in Go code; the race detector runs atomics in C (covered by the non-race run)")
 					}
 					err = truncateUnder(trunc)
 					if b.sealed {
