@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/ipckit/ipckit/internal/atomicx"
 )
 
 // Consumer receives messages from a ring. It is not safe for concurrent
@@ -24,10 +26,11 @@ type Consumer struct {
 	guarded  bool
 	checksum bool
 
-	// SPSC: private head, last published head, cached producer position.
-	head      uint64
-	headPub   uint64
-	tailCache uint64
+	// SPSC: private head and last published head. The consumer reads
+	// record headers, not the producer's position: a header is published
+	// (release) after its payload, and 0 where nothing is yet.
+	head    uint64
+	headPub uint64
 
 	// Fast-path pointers into the mapping.
 	data         []byte
@@ -81,9 +84,12 @@ func (r *Ring) newConsumerGuarded() (c *Consumer, err error) {
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		spaceWaiters: r.u32(offSpaceWaiters), closedWord: r.u32(offClosed)}
 	if r.kind == KindSPSC {
+		// The stored producer position may trail the last published
+		// record (a producer killed between the two stores), so the
+		// consumer may be ahead of it, by less than a lap.
 		c.head = atomic.LoadUint64(r.u64(offConsPos))
-		c.tailCache = atomic.LoadUint64(r.u64(offProdPos))
-		if c.head&7 != 0 || c.head > c.tailCache || c.tailCache-c.head > c.capacity {
+		t := atomic.LoadUint64(r.u64(offProdPos))
+		if c.head&7 != 0 || t&7 != 0 || (t >= c.head && t-c.head > c.capacity) || (t < c.head && c.head-t > c.capacity) {
 			r.unregister(slot)
 			return nil, errBadHead
 		}
@@ -143,34 +149,31 @@ func (c *Consumer) recv(ctx context.Context, buf []byte) (int, error) {
 	}
 }
 
-// recvFast is the SPSC fast path: a message record at head, within what
-// the producer published; anything unusual (padding, corruption, EOF, a
-// short buffer, a checksum) takes the general path, which re-checks
-// everything.
+// recvFast is the SPSC fast path: a published message record at head
+// (its header read with an acquire load: the payload is then complete);
+// anything unusual (padding, nothing yet, corruption, EOF, a short buffer,
+// a checksum) takes the general path, which re-checks everything.
 func (c *Consumer) recvFast(buf []byte) (int, bool) {
-	if c.kind == KindSPSC && !c.done && !c.peeked && !c.checksum {
-		if c.head == c.tailCache {
-			if t := atomic.LoadUint64(c.prodPos); t > c.head && t-c.head <= c.capacity && t&7 == 0 {
-				c.tailCache = t
-			}
-		}
-		if avail := c.tailCache - c.head; avail != 0 && !c.r.closed.Load() {
-			idx := c.head & c.mask
-			hdr := (*[2]uint32)(unsafe.Pointer(&c.data[idx]))
-			l := uint64(hdr[0])
-			size := recHeader + align8(l)
-			if hdr[1] == recMessage && l <= c.maxMsg && l <= uint64(len(buf)) && size <= avail && idx+size <= c.capacity {
-				n := copy(buf, c.data[idx+recHeader:idx+recHeader+l])
-				c.head += size
-				if c.head == c.tailCache || c.head-c.headPub >= c.capacity/4 || atomic.LoadUint32(c.spaceWaiters) != 0 {
-					c.spscPublishHead()
-				}
-				return n, true
-			}
+	if c.kind == KindSPSC && !c.done && !c.peeked && !c.checksum && !c.r.closed.Load() {
+		idx := c.head & c.mask
+		n, typ := hdrFields(atomicx.LoadAcq64(c.hdrAt(idx)))
+		l := uint64(n)
+		size := recHeader + align8(l)
+		if typ == recMessage && l <= c.maxMsg && l <= uint64(len(buf)) && idx+size <= c.capacity {
+			k := copy(buf, c.data[idx+recHeader:idx+recHeader+l])
+			c.head += size
+			c.spscMaybePublish()
+			return k, true
 		}
 	}
 	return 0, false
 }
+
+// hdrAt returns the header word of the record at data offset idx.
+func (c *Consumer) hdrAt(idx uint64) *uint64 { return (*uint64)(unsafe.Pointer(&c.data[idx])) }
+
+// caughtUp reports whether nothing is published at head yet.
+func (c *Consumer) caughtUp() bool { return atomicx.LoadAcq64(c.hdrAt(c.head&c.mask)) == 0 }
 
 // TryRecv is Recv without waiting: ErrEmpty when no message is ready.
 func (c *Consumer) TryRecv(buf []byte) (n int, err error) {
@@ -412,9 +415,8 @@ func (c *Consumer) waitData(ctx context.Context, stall int) error {
 	var ready func() bool
 	if c.kind == KindSPSC {
 		c.spscPublishHead() // never sleep on space the producer cannot see
-		prod := c.prodPos
 		ready = func() bool {
-			return atomic.LoadUint64(prod) != c.head || atomic.LoadUint32(closed) != 0
+			return !c.caughtUp() || atomic.LoadUint32(closed) != 0
 		}
 	} else {
 		enq, deq := c.prodPos, r.u64(offConsPos)
@@ -488,24 +490,19 @@ func (c *Consumer) spscNext() (off, n, size uint64, err error) {
 		if spins > 2 {
 			return 0, 0, 0, errBadPadding // padding after padding
 		}
-		if c.head == c.tailCache {
-			t := atomic.LoadUint64(c.prodPos)
-			if t < c.head || t-c.head > c.capacity || t&7 != 0 {
-				return 0, 0, 0, errBadTail
-			}
-			c.tailCache = t
-			if t == c.head {
-				return 0, 0, 0, ErrEmpty
-			}
-		}
 		idx := c.head & c.mask
 		hoff := headerSize + idx
-		l := uint64(*c.u32(hoff))
-		typ := *c.u32(hoff + 4)
-		avail := c.tailCache - c.head
-		if typ == recPadding {
+		ln, typ := hdrFields(atomicx.LoadAcq64(c.hdrAt(idx)))
+		l := uint64(ln)
+		switch typ {
+		case recNone:
+			if l != 0 {
+				return 0, 0, 0, errBadRecord
+			}
+			return 0, 0, 0, ErrEmpty
+		case recPadding:
 			skip := c.capacity - idx
-			if skip > avail || l != skip-recHeader {
+			if l != skip-recHeader {
 				return 0, 0, 0, errBadPadding
 			}
 			c.head += skip
@@ -515,7 +512,7 @@ func (c *Consumer) spscNext() (off, n, size uint64, err error) {
 			return 0, 0, 0, errBadRecord
 		}
 		size = c.recHdr + align8(l)
-		if size > avail || idx+size > c.capacity {
+		if idx+size > c.capacity {
 			return 0, 0, 0, errBadRecord
 		}
 		if c.checksum && *c.u32(hoff + 8) != sum(c.mem[hoff+recHeaderSum:hoff+recHeaderSum+l]) {
@@ -528,9 +525,12 @@ func (c *Consumer) spscNext() (off, n, size uint64, err error) {
 	}
 }
 
+// spscMaybePublish publishes the head lazily: once a quarter of the ring
+// is unpublished, when a producer waits for room, or when the consumer has
+// caught up (nothing published at head: the producer may be about to
+// look for room).
 func (c *Consumer) spscMaybePublish() error {
-	if c.head == c.tailCache || c.head-c.headPub >= c.capacity/4 ||
-		atomic.LoadUint32(c.spaceWaiters) != 0 {
+	if c.head-c.headPub >= c.capacity/4 || atomic.LoadUint32(c.spaceWaiters) != 0 || c.caughtUp() {
 		return c.spscPublishHead()
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/ipckit/ipckit/internal/atomicx"
 )
 
 // Producer sends messages into a ring. It is not safe for concurrent use:
@@ -31,6 +33,13 @@ type Producer struct {
 	// SPSC: private tail and cached consumer position.
 	tail      uint64
 	headCache uint64
+	// SPSC: the first record header of the publication in progress is
+	// held back here and stored last, with a release store, by
+	// spscPublish; it publishes every record written after it (whose
+	// headers are plain stores) at once.
+	pend    bool
+	pendOff uint64 // offset in the data area
+	pendHdr uint64 // header word
 
 	// Fast-path pointers into the mapping (computed once, so the hot path
 	// has no bounds checks on the header).
@@ -75,15 +84,55 @@ func (r *Ring) newProducerGuarded() (p *Producer, err error) {
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		dataWaiters: r.u32(offDataWaiters), closedWord: r.u32(offClosed)}
 	if r.kind == KindSPSC {
-		p.tail = atomic.LoadUint64(r.u64(offProdPos))
-		p.headCache = atomic.LoadUint64(r.u64(offConsPos))
-		if p.tail&7 != 0 || p.headCache > p.tail || p.tail-p.headCache > p.capacity {
+		if err := p.recoverTail(); err != nil {
 			r.unregister(slot)
-			return nil, errBadTail
+			return nil, err
 		}
 	}
 	return p, nil
 }
+
+// recoverTail finds where the previous producer stopped: the published
+// position, then past every record published after it. A producer stores
+// its position after the record headers it publishes, so one killed in
+// between (or a hostile one) can leave the position behind the last
+// published record, which the consumer may already have taken; the
+// records after it end at an empty header (the terminator every
+// publication leaves). Each step is bounds-checked; the walk is bounded
+// by the ring's size.
+func (p *Producer) recoverTail() error {
+	t := atomic.LoadUint64(p.prodPos)
+	h := atomic.LoadUint64(p.r.u64(offConsPos))
+	if t&7 != 0 || h&7 != 0 {
+		return errBadTail
+	}
+	for {
+		// The walk stays within one ring's length of the consumer,
+		// whichever side of the stored position the consumer is.
+		if (t >= h && t-h > p.capacity-recHeader) || (t < h && h-t > p.capacity) {
+			return errBadTail
+		}
+		idx := t & p.mask
+		n, typ := hdrFields(atomicx.LoadAcq64(p.hdrAt(idx)))
+		switch {
+		case typ == recNone && n == 0:
+			if t < h {
+				return errBadTail // the consumer is past the last record
+			}
+			p.tail, p.headCache = t, h
+			return nil
+		case typ == recPadding && uint64(n) == p.capacity-idx-recHeader:
+			t += p.capacity - idx
+		case typ == recMessage && uint64(n) <= p.maxMsg && idx+p.recHdr+align8(uint64(n)) <= p.capacity:
+			t += p.recHdr + align8(uint64(n))
+		default:
+			return errBadTail
+		}
+	}
+}
+
+// hdrAt returns the header word of the record at data offset idx.
+func (p *Producer) hdrAt(idx uint64) *uint64 { return (*uint64)(unsafe.Pointer(&p.data[idx])) }
 
 // SetSpin sets how long a blocked call spins before sleeping on the futex
 // (DefaultSpin; 0 sleeps at once).
@@ -130,21 +179,25 @@ func (p *Producer) send(ctx context.Context, msg []byte) error {
 }
 
 // sendFast is the SPSC fast path: room known from the cached consumer
-// position, no wrap, no checksum; one copy and one publishing store.
+// position, no wrap, no checksum, nothing held back: the payload, the
+// terminator after it, then the header with a release store (the
+// consumer polls the header itself, so the record arrives in one cache
+// line transfer where it fits one), then the position.
 func (p *Producer) sendFast(msg []byte) (bool, error) {
 	n := uint64(len(msg))
-	if p.kind != KindSPSC || p.done || p.resv || p.checksum || n > p.maxMsg || p.r.closed.Load() {
+	if p.kind != KindSPSC || p.done || p.resv || p.pend || p.checksum || n > p.maxMsg || p.r.closed.Load() {
 		return false, nil
 	}
 	need := recHeader + align8(n)
 	idx := p.tail & p.mask
-	if p.capacity-idx < need || p.tail+need-p.headCache > p.capacity {
+	if p.capacity-idx < need || p.tail+need+recHeader-p.headCache > p.capacity {
 		return false, nil
 	}
 	rec := p.data[idx : idx+need : idx+need]
-	putHdr(rec, uint32(n), recMessage)
 	copyIn(rec[recHeader:], msg)
+	putHdr(p.data[(idx+need)&p.mask:], 0, recNone)
 	p.tail += need
+	st64(p.hdrAt(idx), hdrWord(uint32(n), recMessage))
 	st64(p.prodPos, p.tail)
 	if atomic.LoadUint32(p.dataWaiters) != 0 {
 		return true, p.notify(p.u32(offDataEpoch))
@@ -225,10 +278,11 @@ func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			p.spscPublish()
 			return i, err
 		}
-		if need, idx := recHeader+align8(n), p.tail&p.mask; !p.checksum && p.capacity-idx >= need && p.tail+need-p.headCache <= p.capacity {
+		if need, idx := recHeader+align8(n), p.tail&p.mask; !p.checksum && p.capacity-idx >= need && p.tail+need+recHeader-p.headCache <= p.capacity {
 			rec := p.data[idx : idx+need : idx+need]
-			putHdr(rec, uint32(n), recMessage)
 			copyIn(rec[recHeader:], msgs[i])
+			putHdr(p.data[(idx+need)&p.mask:], 0, recNone)
+			p.setHdr(idx, uint32(n), recMessage)
 			p.tail += need
 			i++
 			continue
@@ -323,13 +377,11 @@ func (p *Producer) Commit(m int) (err error) {
 	um := uint64(m)
 	if p.kind == KindSPSC {
 		off := p.resvPos
-		put32(p.u32(off), uint32(m))
-		put32(p.u32(off+4), recMessage)
 		if p.checksum {
 			put32(p.u32(off+8), sum(p.mem[off+recHeaderSum:off+recHeaderSum+um]))
 			put32(p.u32(off+12), 0)
 		}
-		p.tail += p.recHdr + align8(um)
+		p.spscSeal(off, um)
 		return p.spscPublish()
 	}
 	off := p.cellOff(p.resvPos)
@@ -409,10 +461,10 @@ func (p *Producer) finishGuarded(closeRing bool) (err error) {
 
 // ---- SPSC ----
 
-// spscRoom makes room at the tail for a record with an n-byte payload,
-// writing a padding record first if the record would straddle the end, and
-// returns the record's offset in mem. ErrFull if the consumer has not
-// freed enough.
+// spscRoom makes room at the tail for a record with an n-byte payload
+// and the terminator after it, adding a padding record first if the
+// record would straddle the end, and returns the record's offset in mem.
+// ErrFull if the consumer has not freed enough.
 func (p *Producer) spscRoom(n uint64) (uint64, error) {
 	need := p.recHdr + align8(n)
 	idx := p.tail & p.mask
@@ -420,39 +472,70 @@ func (p *Producer) spscRoom(n uint64) (uint64, error) {
 	if p.capacity-idx < need {
 		total = p.capacity - idx + need
 	}
-	if p.tail+total-p.headCache > p.capacity {
+	// The terminator (recHeader bytes after the record) must not
+	// overwrite anything unconsumed either.
+	if p.tail+total+recHeader-p.headCache > p.capacity {
 		h := atomic.LoadUint64(p.r.u64(offConsPos))
 		if h > p.tail || p.tail-h > p.capacity {
 			return 0, errBadHead
 		}
 		p.headCache = h
-		if p.tail+total-h > p.capacity {
+		if p.tail+total+recHeader-h > p.capacity {
 			return 0, ErrFull
 		}
 	}
 	if total != need {
-		off := headerSize + idx
-		put32(p.u32(off), uint32(p.capacity-idx-recHeader))
-		put32(p.u32(off+4), recPadding)
+		// The start of the next lap holds the previous lap's bytes: make
+		// its header empty before the padding that leads there can be
+		// published.
+		putHdr(p.data, 0, recNone)
+		p.setHdr(idx, uint32(p.capacity-idx-recHeader), recPadding)
 		p.tail += p.capacity - idx
 		idx = 0
 	}
 	return headerSize + idx, nil
 }
 
+// setHdr writes the header of a record at data offset idx: the first one
+// of a publication is held back for spscPublish, later ones are plain
+// stores (published by that first one).
+func (p *Producer) setHdr(idx uint64, n, typ uint32) {
+	if !p.pend {
+		p.pend, p.pendOff, p.pendHdr = true, idx, hdrWord(n, typ)
+		return
+	}
+	putHdr(p.data[idx:], n, typ)
+}
+
+// spscSeal ends the record at mem offset off with an n-byte payload in
+// place: the terminator after it, its header, and the tail past it.
+func (p *Producer) spscSeal(off, n uint64) {
+	idx := off - headerSize
+	size := p.recHdr + align8(n)
+	putHdr(p.data[(idx+size)&p.mask:], 0, recNone)
+	p.setHdr(idx, uint32(n), recMessage)
+	p.tail += size
+}
+
 func (p *Producer) spscWrite(off uint64, msg []byte) {
 	n := uint64(len(msg))
-	put32(p.u32(off), uint32(n))
-	put32(p.u32(off+4), recMessage)
 	if p.checksum {
 		put32(p.u32(off+8), sum(msg))
 		put32(p.u32(off+12), 0)
 	}
 	copyIn(p.mem[off+p.recHdr:off+p.recHdr+n], msg)
-	p.tail += p.recHdr + align8(n)
+	p.spscSeal(off, n)
 }
 
+// spscPublish publishes what was written since the last publication: the
+// held-back first header (release store; every record and terminator
+// written before it becomes visible with it), then the position, then
+// wakes a sleeping consumer.
 func (p *Producer) spscPublish() error {
+	if p.pend {
+		p.pend = false
+		st64(p.hdrAt(p.pendOff), p.pendHdr)
+	}
 	st64(p.prodPos, p.tail)
 	return p.notify(p.u32(offDataEpoch))
 }
@@ -472,7 +555,7 @@ func (p *Producer) waitRoom(ctx context.Context, n uint64, stall int) error {
 				total = p.capacity - idx + need
 			}
 			h := atomic.LoadUint64(r.u64(offConsPos))
-			return h > p.tail || p.tail+total-h <= p.capacity || atomic.LoadUint32(closed) != 0
+			return h > p.tail || p.tail+total+recHeader-h <= p.capacity || atomic.LoadUint32(closed) != 0
 		}
 	} else {
 		ready = func() bool {

@@ -3,6 +3,8 @@ package mmapring
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/ipckit/ipckit/internal/atomicx"
 )
 
 // Every store this package makes to shared memory goes through the
@@ -15,8 +17,17 @@ import (
 // All of them are small enough to inline; the hot paths pay nothing for
 // the indirection.
 
-// st64 is a sequentially consistent store of a position or cell state.
-func st64(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
+// st64 publishes a position, an SPSC record header or a peer ident: a
+// release store (atomicx), or a sequentially consistent one in a process
+// that could not register for the asymmetric barrier (order.go says why
+// that is enough either way).
+func st64(p *uint64, v uint64) {
+	if seqCstPublish {
+		atomic.StoreUint64(p, v)
+		return
+	}
+	atomicx.StoreRel64(p, v)
+}
 
 // st32 is a sequentially consistent store of a header word (closed, need,
 // a peer's role).
@@ -42,7 +53,9 @@ func add64(p *uint64, d uint64) uint64 { return atomic.AddUint64(p, d) }
 // checksum); a later st64 publishes it.
 func put32(p *uint32, v uint32) { *p = v }
 
-// putHdr writes an SPSC record header (length and type) with plain stores.
+// putHdr writes an SPSC record header (length and type) with plain stores:
+// a header that a later st64 of an earlier header publishes, or a
+// terminator (0, 0).
 func putHdr(rec []byte, n uint32, typ uint32) {
 	hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
 	hdr[0] = n

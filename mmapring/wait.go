@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/atomicx"
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
@@ -23,6 +24,10 @@ const DefaultSpin = 50 * time.Microsecond
 // always wakes it); it is how a dead peer is noticed when no one is left
 // to wake it.
 const LivenessInterval = 200 * time.Millisecond
+
+// shortSleep bounds a sleeper's first sleep after it registers where the
+// process cannot issue the asymmetric barrier (order.go).
+const shortSleep = time.Millisecond
 
 // counters counts the futex system calls a handle makes; the fast path
 // makes none.
@@ -117,9 +122,11 @@ func waitersOf(epoch *uint32) *uint32 { return (*uint32)(unsafe.Add(unsafe.Point
 func needOf(epoch *uint32) *uint32    { return (*uint32)(unsafe.Add(unsafe.Pointer(epoch), 8)) }
 
 // notify is the eventcount's signal side, called after a state change was
-// made visible with a sequentially consistent store: it issues FUTEX_WAKE
-// only when a waiter is registered and still asks for a wake. A failed
-// wake is returned (as a *wakeError); the change itself stands.
+// published (a release store, or a CAS): it issues FUTEX_WAKE only when a
+// waiter is registered and still asks for a wake. The waiter's barrier
+// (block, order.go) is what makes a plain load of the waiter count here
+// enough. A failed wake is returned (as a *wakeError); the change itself
+// stands.
 func (c *counters) notify(epoch *uint32) error {
 	need := needOf(epoch)
 	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.LoadUint32(need) != 0 && swap32(need, 0) != 0 {
@@ -204,11 +211,28 @@ func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch
 		ep := atomic.LoadUint32(epoch)
 		add32(waiters, 1)
 		st32(need, 1)
+		// The asymmetric half of the Dekker pair (order.go): after this,
+		// either ready() sees every publication made before a publisher
+		// could have missed our registration, or that publisher sees it.
+		barrier := !noBarrier && atomicx.Membarrier() == nil
 		if ready() {
 			add32(waiters, ^uint32(0))
 			return nil
 		}
-		timedOut, err := c.sleep(ctx, epoch, ep, LivenessInterval)
+		var timedOut bool
+		var err error
+		if barrier {
+			timedOut, err = c.sleep(ctx, epoch, ep, LivenessInterval)
+		} else {
+			// No barrier: a publisher using release stores may have
+			// missed our registration while its publication was still
+			// on its way; look again after shortSleep, then sleep on
+			// (still registered).
+			timedOut, err = c.sleep(ctx, epoch, ep, shortSleep)
+			if err == nil && timedOut && !ready() {
+				timedOut, err = c.sleep(ctx, epoch, ep, LivenessInterval-shortSleep)
+			}
+		}
 		add32(waiters, ^uint32(0))
 		if err != nil {
 			return err
