@@ -225,7 +225,7 @@ func TestFaultStaleBytesPastTail(t *testing.T) {
 				r := newRing(t, Config{Capacity: 256})
 				staleFill(r)
 				setPositions(r, pos, pos)
-				*r.u64(headerSize + pos) = 0 // the terminator the previous producer left
+				*r.u64(headerSize + pos) = 0   // the terminator the previous producer left
 				msg := strings.Repeat("y", 30) // from 224 it needs the wrap
 				wantLines(t, runPeer(t, pk, r, guard, "send", "5000", "close", "x", msg), "sent", "sent", "done")
 				wantLines(t, runPeer(t, pk, r, guard, "recv-all", "5000"), "msg x", "msg "+msg, "eof")

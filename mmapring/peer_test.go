@@ -49,6 +49,7 @@ import (
 // membarrier(2) fail with ENOSYS (a seccomp filter), as a kernel without it
 // would, and prints "nobarrier" once attached if it then runs without the
 // barrier (sequentially consistent publication), "barrier" if not.
+//
 //	produce/consume/drain ...       the cross-process modes of cross_test.go
 //
 // Statuses: eof, timeout, peerdead, corrupt, closed, busy, full, empty,
