@@ -2,7 +2,7 @@
  * mmapring.h — the ipckit mmapring shared-memory ring protocol for C peers.
  *
  * Single-file, header-only, C11 atomics, Linux. It implements layout
- * version 2 exactly as the Go package github.com/ipckit/ipckit/mmapring
+ * version 3 exactly as the Go package github.com/ipckit/ipckit/mmapring
  * does (LAYOUT.md is the specification, with the protocol invariants): a
  * C process attached to the same mapping is a full peer of Go processes,
  * as producer or consumer of an SPSC byte ring or an MPMC cell ring. It
@@ -38,11 +38,16 @@
  * the call still reports success (a sleeper notices within its liveness
  * interval). The Go package returns ErrWakeFailed instead.
  *
- * Memory order: every store that publishes (positions, cell states) and
- * every load of a waiter count or re-check in the eventcount is seq_cst,
- * as Go's sync/atomic is. Every store to shared memory goes through the
- * mmr__st*, mmr__cas*, mmr__add*, mmr__swap32, mmr__put32 and mmr__copy
- * helpers (one per kind of store), as in the Go package's store.go.
+ * Memory order: publication (record headers, positions) is a release store
+ * and is read with acquire loads; the eventcount's waiter issues
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between registering and
+ * re-checking, and every peer process registers for it when it attaches
+ * (LAYOUT.md, "Memory order"; a process without membarrier publishes
+ * seq_cst). A program that maps a ring must therefore not block
+ * membarrier(2) in a seccomp filter it installs after attaching. Every
+ * store to shared memory goes through the mmr__st*, mmr__cas*, mmr__add*,
+ * mmr__swap32, mmr__put32, mmr__put_hdr and mmr__copy helpers (one per
+ * kind of store), as in the Go package's store.go.
  */
 #ifndef IPCKIT_MMAPRING_H
 #define IPCKIT_MMAPRING_H

@@ -44,13 +44,12 @@ import (
 //	                                "msg TEXT"
 //	reserve-abort FD TIMEOUT_MS N   reserve N bytes, abort, close the ring: "done" or
 //	                                a status
+//	produce/consume/drain ...       the cross-process modes of cross_test.go
 //
 // With IPCKIT_TEST_NO_MEMBARRIER=1 in its environment a peer first makes
 // membarrier(2) fail with ENOSYS (a seccomp filter), as a kernel without it
 // would, and prints "nobarrier" once attached if it then runs without the
 // barrier (sequentially consistent publication), "barrier" if not.
-//
-//	produce/consume/drain ...       the cross-process modes of cross_test.go
 //
 // Statuses: eof, timeout, peerdead, corrupt, closed, busy, full, empty,
 // toobig, notready, pending, or "err DETAIL".
