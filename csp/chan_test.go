@@ -26,6 +26,7 @@ func TestInProcess(t *testing.T) {
 			go func() {
 				for i := int64(0); i < n; i++ {
 					if err := w.Send(ctx, i); err != nil {
+						t.Errorf("Send %d: %v", i, err)
 						errc <- err
 						return
 					}

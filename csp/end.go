@@ -3,6 +3,7 @@ package csp
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sync/atomic"
 )
 
@@ -16,19 +17,29 @@ import (
 // side's "died" flag: the other side then gets ErrPeerDead instead of
 // io.EOF (readers) or ErrRetired (writers).
 
-// join takes a slot for a new end of role and counts it.
-func (s *shared) join(role uint32) (int, error) {
+// join takes a slot for a new end of role, locks it and counts it. It
+// returns the slot and the description holding its lock (nil without
+// /proc).
+func (s *shared) join(role uint32) (int, *os.File, error) {
 	slot := -1
 	var prev uint32
+	var lockf *os.File
 	for i := 0; i < maxEnds && slot < 0; i++ {
 		st := s.slotU32(i, endState)
 		v := atomic.LoadUint32(st)
 		if (v == slotFree || v == slotRetired || v == slotDead) && atomic.CompareAndSwapUint32(st, v, slotClaiming) {
-			slot, prev = i, v
+			f, err := s.lockSlot(i)
+			if err != nil {
+				// The slot's last holder still has a description open
+				// (an end passed and never closed by its sender).
+				atomic.StoreUint32(st, v)
+				continue
+			}
+			slot, prev, lockf = i, v, f
 		}
 	}
 	if slot < 0 {
-		return -1, fmt.Errorf("%w: all %d end slots are in use", ErrTooManyEnds, maxEnds)
+		return -1, nil, fmt.Errorf("%w: all %d end slots are in use", ErrTooManyEnds, maxEnds)
 	}
 	for {
 		old := s.loadState()
@@ -48,8 +59,11 @@ func (s *shared) join(role uint32) (int, error) {
 			err = fmt.Errorf("%w: 255 %ss", ErrTooManyEnds, roleName(role))
 		}
 		if err != nil {
+			if lockf != nil {
+				lockf.Close()
+			}
 			atomic.StoreUint32(s.slotU32(slot, endState), prev)
-			return -1, err
+			return -1, nil, err
 		}
 		if atomic.CompareAndSwapUint32(s.state, old, old+one) {
 			break
@@ -57,12 +71,17 @@ func (s *shared) join(role uint32) (int, error) {
 	}
 	atomic.StoreUint32(s.slotU32(slot, endRole), role)
 	atomic.StoreUint64(s.slotIdent(slot), myIdent())
+	flags := uint32(0)
+	if lockf != nil {
+		flags = endLocked
+	}
+	atomic.StoreUint32(s.slotU32(slot, endFlags), flags)
 	// A writer's sequence numbers continue from the slot's last
 	// acknowledgement, so that a late acknowledgement meant for the slot's
 	// previous holder can never satisfy this end.
 	atomic.StoreUint32(s.slotU32(slot, endSeq), atomic.LoadUint32(s.slotU32(slot, endAck)))
 	atomic.StoreUint32(s.slotU32(slot, endState), slotActive)
-	return slot, nil
+	return slot, lockf, nil
 }
 
 func roleName(role uint32) string {
@@ -132,8 +151,9 @@ func (s *shared) wakeAll() {
 	}
 }
 
-// scanDead marks the ends of role whose holders are proven dead. It reads
-// /proc: only for sleepers whose sleep timed out.
+// scanDead marks the ends of role whose holders are gone: no process
+// holds the end's lock any more, or the process recorded as its holder is
+// proven dead. It reads /proc: only for sleepers whose sleep timed out.
 func (s *shared) scanDead(role uint32) {
 	me := myIdent()
 	for i := 0; i < maxEnds; i++ {
@@ -141,10 +161,10 @@ func (s *shared) scanDead(role uint32) {
 			continue
 		}
 		id := atomic.LoadUint64(s.slotIdent(i))
-		if id == me || identAlive(id) {
-			continue
+		locked := atomic.LoadUint32(s.slotU32(i, endFlags))&endLocked != 0
+		if locked && !s.lockHeld(i) || id != me && !identAlive(id) {
+			s.leave(i, role, slotDead)
 		}
-		s.leave(i, role, slotDead)
 	}
 }
 
@@ -171,8 +191,9 @@ type end struct {
 	s      *shared
 	slot   int
 	role   uint32
-	done   bool // closed or retired here
-	passed bool // passed to another process
+	lockf  *os.File // the description holding the end's lock (nil: the mapping's own, for an end received from another process)
+	done   bool     // closed or retired here
+	passed bool     // passed to another process
 }
 
 func (e *end) usable() error {
@@ -185,11 +206,25 @@ func (e *end) usable() error {
 	return nil
 }
 
-// retire counts the end out (only if this process still holds it).
+// retire counts the end out (only if this process still holds it), then
+// drops this process's description of its lock.
 func (e *end) retire() {
-	if atomic.LoadUint64(e.s.slotIdent(e.slot)) == myIdent() {
+	if !e.passed && atomic.LoadUint64(e.s.slotIdent(e.slot)) == myIdent() {
 		e.s.leave(e.slot, e.role, slotRetired)
 	}
+	if e.lockf != nil {
+		e.lockf.Close()
+		e.lockf = nil
+	}
+}
+
+// passFile is the descriptor that carries the end to another process: the
+// description holding its lock.
+func (e *end) passFile() *os.File {
+	if e.lockf != nil {
+		return e.lockf
+	}
+	return e.s.ring.File()
 }
 
 // Handing an end to another process: the metadata names the slot and the

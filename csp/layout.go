@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -65,8 +67,11 @@ const (
 	endAckEp   = 20 // u32 futex word: bumped when endAck grows and the writer sleeps
 	endAckNeed = 24 // u32 1 while the writer sleeps on endAckEp
 	endSeq     = 28 // u32 writer: last sequence number sent (stored when the end moves)
-	endSize    = 32
-	maxEnds    = 128
+	endFlags   = 32 // u32 endLocked when the holder keeps an OFD lock on the slot's first byte
+	endSize    = 64
+
+	endLocked = 1
+	maxEnds   = 128
 
 	slotFree     = 0
 	slotClaiming = 1
@@ -104,6 +109,11 @@ type shared struct {
 	typeFP     uint64
 	codecFP    uint64
 	typeName   string
+
+	ctlOff int // offset of the control block in the file
+
+	probeMu sync.Mutex
+	probe   *os.File // an open file description of our own, to test end locks
 
 	state *uint32
 	taken *uint64
@@ -216,7 +226,7 @@ func newShared(sp spec) (*shared, error) {
 		r.Close()
 		return nil, os.NewSyscallError("mmap", err)
 	}
-	s := &shared{ring: r, ctl: ctl}
+	s := &shared{ring: r, ctl: ctl, ctlOff: ctlOff}
 	flags := uint32(0)
 	if o.OneToOne {
 		flags |= flagOneToOne
@@ -271,7 +281,7 @@ func openShared(f *os.File) (*shared, error) {
 		r.Close()
 		return nil, os.NewSyscallError("mmap", err)
 	}
-	s := &shared{ring: r, ctl: ctl}
+	s := &shared{ring: r, ctl: ctl, ctlOff: ctlOff}
 	if err := s.load(); err != nil {
 		s.unmap()
 		return nil, err
@@ -376,4 +386,69 @@ func (s *shared) release() {
 func (s *shared) unmap() {
 	unix.Munmap(s.ctl)
 	s.ring.Close()
+	s.probeMu.Lock()
+	if s.probe != nil {
+		s.probe.Close()
+	}
+	s.probeMu.Unlock()
+}
+
+// End locks. The process holding an end keeps an open file description
+// (OFD) of the channel's file with an OFD write lock (fcntl F_OFD_SETLK)
+// on the first byte of the end's slot. Passing the end to a child hands it
+// that very description (proc duplicates the descriptor, which shares it),
+// so the lock lives exactly as long as some process holds a descriptor of
+// it: when the child dies, even before it opened the end, the kernel drops
+// the lock, and any process testing it (F_OFD_GETLK, from a description of
+// its own) sees the end is gone. Without /proc (reopening the file) the
+// end has no lock, and only its holder's pid tells whether it lives.
+
+func (s *shared) lockOff(slot int) int64 { return int64(s.ctlOff + ctlEnds + slot*endSize) }
+
+// reopen opens a new open file description of the channel's file.
+func (s *shared) reopen() (*os.File, error) {
+	fd := s.ring.File().Fd()
+	nfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(fd)), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/proc/self/fd/" + strconv.Itoa(int(fd)), Err: err}
+	}
+	return os.NewFile(uintptr(nfd), "csp-end"), nil
+}
+
+// lockSlot returns a new description holding the lock of slot: nil and no
+// error when the lock cannot be had for lack of /proc, os.ErrExist (matched
+// by unix.EAGAIN) when another description holds it.
+func (s *shared) lockSlot(slot int) (*os.File, error) {
+	f, err := s.reopen()
+	if err != nil {
+		return nil, nil
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: s.lockOff(slot), Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		f.Close()
+		if err == unix.EAGAIN || err == unix.EACCES {
+			return nil, unix.EAGAIN
+		}
+		return nil, nil // no OFD locks here: do without
+	}
+	return f, nil
+}
+
+// lockHeld reports whether some description holds the lock of slot
+// (true when that cannot be told).
+func (s *shared) lockHeld(slot int) bool {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	if s.probe == nil {
+		f, err := s.reopen()
+		if err != nil {
+			return true
+		}
+		s.probe = f
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: s.lockOff(slot), Len: 1}
+	if err := unix.FcntlFlock(s.probe.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		return true
+	}
+	return lk.Type != unix.F_UNLCK
 }

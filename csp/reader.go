@@ -29,14 +29,15 @@ type Reader[T any] struct {
 }
 
 func newReader[T any](s *shared, codec proc.Codec[T], slot int) (*Reader[T], error) {
+	var lockf *os.File
 	if slot < 0 {
 		var err error
-		if slot, err = s.join(roleReader); err != nil {
+		if slot, lockf, err = s.join(roleReader); err != nil {
 			return nil, err
 		}
 	}
 	s.acquire()
-	r := &Reader[T]{end: end{s: s, slot: slot, role: roleReader}, codec: codec, size: s.elemSize}
+	r := &Reader[T]{end: end{s: s, slot: slot, role: roleReader, lockf: lockf}, codec: codec, size: s.elemSize}
 	if s.oneToOne {
 		r.taken = atomic.LoadUint64(s.taken)
 	}
@@ -177,13 +178,14 @@ func (r *Reader[T]) waitTake(ctx context.Context, v *T) error {
 		}
 		timedOut := false
 		if !ready {
+			var serr error
 			if r.s.loadState()&(stPoisoned|stWritersGone) == 0 {
 				ws := [1]word{{addr, val}}
-				timedOut, err = sleep(ctx, ws[:], time.Now().Add(livenessInterval), r.scratch[:])
+				timedOut, serr = sleep(ctx, ws[:], time.Now().Add(livenessInterval), r.scratch[:])
 			}
 			r.c.FinishWait()
-			if err != nil {
-				return err
+			if serr != nil {
+				return serr
 			}
 		}
 		if timedOut {
@@ -229,9 +231,7 @@ func (r *Reader[T]) Close() error {
 		r.c.Close()
 		r.c = nil
 	}
-	if !r.passed {
-		r.retire()
-	}
+	r.retire()
 	r.s.release()
 	return nil
 }
@@ -250,5 +250,5 @@ func (r *Reader[T]) pass() (*os.File, []byte, error) {
 		r.c = nil
 	}
 	r.passed = true
-	return r.s.ring.File(), passMeta(passReader, r.slot, me), nil
+	return r.passFile(), passMeta(passReader, r.slot, me), nil
 }

@@ -31,14 +31,15 @@ type Writer[T any] struct {
 }
 
 func newWriter[T any](s *shared, codec proc.Codec[T], slot int) (*Writer[T], error) {
+	var lockf *os.File
 	if slot < 0 {
 		var err error
-		if slot, err = s.join(roleWriter); err != nil {
+		if slot, lockf, err = s.join(roleWriter); err != nil {
 			return nil, err
 		}
 	}
 	s.acquire()
-	w := &Writer[T]{end: end{s: s, slot: slot, role: roleWriter}, codec: codec, size: s.elemSize}
+	w := &Writer[T]{end: end{s: s, slot: slot, role: roleWriter, lockf: lockf}, codec: codec, size: s.elemSize}
 	w.seq = atomic.LoadUint32(s.slotU32(slot, endSeq))
 	if s.oneToOne {
 		w.sent = atomic.LoadUint64(s.sent)
@@ -226,15 +227,16 @@ func (w *Writer[T]) waitSend(ctx context.Context, msg []byte) error {
 			wd, ready, registered = word{addr, val}, rdy, !rdy
 		}
 		timedOut := false
+		var serr error
 		if !ready && w.s.loadState()&(stPoisoned|stReadersGone) == 0 {
 			ws := [1]word{wd}
-			timedOut, err = sleep(ctx, ws[:], time.Now().Add(livenessInterval), w.scratch[:])
+			timedOut, serr = sleep(ctx, ws[:], time.Now().Add(livenessInterval), w.scratch[:])
 		}
 		if registered {
 			w.p.FinishWait()
 		}
-		if err != nil {
-			return err
+		if serr != nil {
+			return serr
 		}
 		if timedOut {
 			w.p.CheckPeers(len(msg)) // repairs cells dead processes left claimed
@@ -301,9 +303,7 @@ func (w *Writer[T]) Close() error {
 		w.p.Detach()
 		w.p = nil
 	}
-	if !w.passed {
-		w.retire()
-	}
+	w.retire()
 	w.s.release()
 	return nil
 }
@@ -326,5 +326,5 @@ func (w *Writer[T]) pass() (*os.File, []byte, error) {
 		w.p = nil
 	}
 	w.passed = true
-	return w.s.ring.File(), passMeta(passWriter, w.slot, me), nil
+	return w.passFile(), passMeta(passWriter, w.slot, me), nil
 }
