@@ -156,13 +156,24 @@ func (r *Reader[T]) decode(msg []byte, v *T) error {
 		} else if r.size > 0 {
 			copy(unsafe.Slice((*byte)(unsafe.Pointer(v)), r.size), msg)
 		}
-	} else if derr := r.codec.Decode(msg, v); derr != nil {
-		err = fmt.Errorf("csp: decode: %w", derr)
+	} else {
+		err = r.decodeCodec(msg, v)
 	}
 	if slot >= 0 {
 		r.s.ack(slot, seq)
 	}
 	return err
+}
+
+// decodeCodec decodes through the codec into a value of its own, so that
+// v (Receive's, on the stack) never reaches the codec interface.
+func (r *Reader[T]) decodeCodec(msg []byte, v *T) error {
+	tmp := new(T)
+	if err := r.codec.Decode(msg, tmp); err != nil {
+		return fmt.Errorf("csp: decode: %w", err)
+	}
+	*v = *tmp
+	return nil
 }
 
 // waitTake waits until a value is taken into v (see Receive).

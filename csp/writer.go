@@ -104,7 +104,9 @@ func (w *Writer[T]) TrySend(v T) error {
 }
 
 // encode returns the message for v: a view of v itself for a buffered raw
-// channel, else w.buf.
+// channel, else w.buf. v must not escape (Send's value stays on the
+// stack): only the codec path, which allocates anyway, copies it to the
+// heap before handing it to the codec.
 func (w *Writer[T]) encode(v *T) ([]byte, error) {
 	if w.codec == nil && !w.s.rendezvous {
 		return unsafe.Slice((*byte)(unsafe.Pointer(v)), w.size), nil
@@ -116,16 +118,20 @@ func (w *Writer[T]) encode(v *T) ([]byte, error) {
 	}
 	if w.codec == nil {
 		b = append(b, unsafe.Slice((*byte)(unsafe.Pointer(v)), w.size)...)
-	} else {
-		h := len(b)
-		var err error
-		b, err = w.codec.Append(b, v)
-		if err != nil {
-			return nil, fmt.Errorf("csp: encode: %w", err)
-		}
-		if len(b)-h > w.s.maxMsg {
-			return nil, fmt.Errorf("%w: %d bytes, the channel takes %d", ErrTooLarge, len(b)-h, w.s.maxMsg)
-		}
+		w.buf = b
+		return b, nil
+	}
+	return w.encodeCodec(b, *v)
+}
+
+func (w *Writer[T]) encodeCodec(b []byte, v T) ([]byte, error) {
+	h := len(b)
+	b, err := w.codec.Append(b, &v)
+	if err != nil {
+		return nil, fmt.Errorf("csp: encode: %w", err)
+	}
+	if len(b)-h > w.s.maxMsg {
+		return nil, fmt.Errorf("%w: %d bytes, the channel takes %d", ErrTooLarge, len(b)-h, w.s.maxMsg)
 	}
 	w.buf = b
 	return b, nil
