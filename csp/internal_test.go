@@ -35,10 +35,12 @@ func TestNoWaitv(t *testing.T) {
 	if i, err := Select(ctx, Recv(ra, &v)); i != -1 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("one channel: %d %v", i, err)
 	}
+	sent := make(chan error, 1)
 	go func() {
 		time.Sleep(10 * time.Millisecond)
-		wa.Send(context.Background(), 5)
+		sent <- wa.Send(context.Background(), 5)
 	}()
+	defer func() { <-sent }()
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	if v, err := ra.Receive(ctx2); v != 5 || err != nil {
