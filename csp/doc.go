@@ -109,10 +109,13 @@
 // words in shared memory, registered as a waiter on each ring's eventcount
 // so that a writer in any process wakes it; it never polls. Alt.Select
 // gives priority to the first ready guard in the list (PyCSP's PriSelect),
-// Alt.FairSelect rotates. Exactly one value is taken per Select. Without
-// futex_waitv, a Select that may sleep on more than one channel fails with
-// an error matching ErrNotSupported (and errors.ErrUnsupported); with one
-// channel or a Skip guard it works.
+// Alt.FairSelect rotates. Exactly one value is taken per Select. Where
+// futex_waitv is missing (kernels before 5.16, qemu-user), Select falls
+// back to one goroutine per channel, each asleep in FUTEX_WAIT on its
+// channel's word (an OS thread each for the length of the sleep); the
+// first to wake ends the sleep and the others are woken and released. It
+// still never polls, at the cost of threads, allocations and spurious
+// wake-ups of other sleepers on those words.
 //
 // # Parallel
 //

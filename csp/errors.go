@@ -49,11 +49,6 @@ var (
 	// (or of an end after Retire). It matches os.ErrClosed.
 	ErrClosed = errs.ErrClosed
 
-	// ErrNotSupported is returned by a Select that would sleep on more
-	// than one channel when the kernel lacks futex_waitv (Linux 5.16+).
-	// It matches errors.ErrUnsupported.
-	ErrNotSupported = errs.ErrNotSupported
-
 	// ErrCorrupt is matched by errors about shared state that failed
 	// validation (a buggy or hostile peer); never a panic.
 	ErrCorrupt = errs.ErrCorrupt

@@ -7,43 +7,64 @@ import (
 	"time"
 )
 
-// Without futex_waitv, a Select that may sleep on several channels fails
-// at once; one channel, a Skip guard and plain Receive still work, with
-// cancellable contexts too.
+// Without futex_waitv, Select sleeps on every channel through one
+// goroutine per channel: it is woken by a value on any of them, honours
+// its context and timeout guard, and leaves no sleeper behind.
 func TestNoWaitv(t *testing.T) {
 	defer SetHaveWaitv(func() bool { return false })()
-	a, _ := NewChan[int64](&Options{Capacity: 2})
-	b, _ := NewChan[int64](&Options{Capacity: 2})
-	defer a.Close()
-	defer b.Close()
-	ra, _ := a.Reader()
-	rb, _ := b.Reader()
-	wa, _ := a.Writer()
-	defer ra.Close()
-	defer rb.Close()
-	defer wa.Close()
-	var v int64
-	_, err := Select(context.Background(), Recv(ra, &v), Recv(rb, &v))
-	if !errors.Is(err, ErrNotSupported) || !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("Select over two channels without futex_waitv: %v", err)
+	chans := make([]*Chan[int64], 3)
+	rs := make([]*Reader[int64], 3)
+	ws := make([]*Writer[int64], 3)
+	for i := range chans {
+		chans[i], _ = NewChan[int64](&Options{Capacity: 2})
+		rs[i], _ = chans[i].Reader()
+		ws[i], _ = chans[i].Writer()
+		defer chans[i].Close()
+		defer rs[i].Close()
+		defer ws[i].Close()
 	}
-	if i, err := Select(context.Background(), Recv(ra, &v), Recv(rb, &v), Skip()); i != 2 || err != nil {
-		t.Fatalf("with Skip: %d %v", i, err)
+	var v int64
+	alt := NewAlt(Recv(rs[0], &v), Recv(rs[1], &v), Recv(rs[2], &v))
+	for k := 0; k < 3; k++ {
+		sent := make(chan error, 1)
+		go func() {
+			for {
+				if n, _ := chans[2].s.ring.Waiters(); n > 0 {
+					break // the Select is asleep on every channel
+				}
+				time.Sleep(time.Millisecond)
+			}
+			sent <- ws[k].Send(context.Background(), int64(10+k))
+		}()
+		i, err := alt.Select(context.Background())
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		if i != k || err != nil || v != int64(10+k) {
+			t.Fatalf("Select: %d %v %d, want %d", i, err, v, k)
+		}
+		for j := range chans {
+			if n, _ := chans[j].s.ring.Waiters(); n != 0 {
+				t.Fatalf("channel %d: %d sleepers left behind", j, n)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if i, err := Select(ctx, Recv(ra, &v)); i != -1 || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("one channel: %d %v", i, err)
+	if i, err := alt.Select(ctx); i != -1 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("deadline: %d %v", i, err)
 	}
-	sent := make(chan error, 1)
+	if i, err := Select(context.Background(), Recv(rs[0], &v), Recv(rs[1], &v), Timeout(20*time.Millisecond)); i != 2 || err != nil {
+		t.Fatalf("timeout guard: %d %v", i, err)
+	}
+	// One channel, a cancellable context: the classic FUTEX_WAIT path.
 	go func() {
 		time.Sleep(10 * time.Millisecond)
-		sent <- wa.Send(context.Background(), 5)
+		ws[0].Send(context.Background(), 5)
 	}()
-	defer func() { <-sent }()
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	if v, err := ra.Receive(ctx2); v != 5 || err != nil {
+	if v, err := rs[0].Receive(ctx2); v != 5 || err != nil {
 		t.Fatalf("Receive: %d %v", v, err)
 	}
 }

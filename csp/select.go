@@ -30,7 +30,6 @@ type input interface {
 	prepare() (w word, ready bool, err error) // register as a sleeper (ready: do not sleep)
 	finish()                                  // end the registration of prepare
 	liveness()                                // after a sleep timed out
-	mapping() *shared
 }
 
 type recvGuard[T any] struct {
@@ -55,9 +54,8 @@ func (g *recvGuard[T]) prepare() (word, bool, error) {
 	return word{addr, val}, false, nil
 }
 
-func (g *recvGuard[T]) finish()          { g.r.c.FinishWait() }
-func (g *recvGuard[T]) liveness()        { g.r.liveness() }
-func (g *recvGuard[T]) mapping() *shared { return g.r.s }
+func (g *recvGuard[T]) finish()   { g.r.c.FinishWait() }
+func (g *recvGuard[T]) liveness() { g.r.liveness() }
 
 // Recv is an input guard: when Select chooses it, it has received a value
 // from r into *dst (or the error r's Receive would have returned:
@@ -129,10 +127,11 @@ func NewAlt(guards ...Guard) *Alt {
 //
 // Select sleeps in the kernel on every channel at once (futex_waitv,
 // Linux 5.16+, on the rings' futex words in shared memory), so a value
-// sent by any process wakes it; it never polls. On a kernel without
-// futex_waitv, a Select that may have to sleep on more than one channel
-// fails at once with an error matching ErrNotSupported (one channel, or a
-// Skip guard, still works). When ctx is done first Select returns -1 and
+// sent by any process wakes it; it never polls. Where futex_waitv is
+// missing (older kernels, qemu-user) it sleeps on each channel's word in a
+// goroutine of its own (an OS thread each while it sleeps, woken and
+// released when any one returns), which costs threads and allocations but
+// keeps every guarantee. When ctx is done first Select returns -1 and
 // ctx.Err(). With a context that cannot be cancelled a reused Alt over raw
 // channels does not allocate.
 func (a *Alt) Select(ctx context.Context) (int, error) { return a.sel(ctx, false) }
@@ -154,7 +153,6 @@ func (a *Alt) sel(ctx context.Context, fair bool) (int, error) {
 	n := len(a.guards)
 	timeoutIdx, skipIdx := -1, -1
 	var deadline time.Time
-	distinct := 0
 	for i, g := range a.guards {
 		switch g.kind {
 		case guardTimeout:
@@ -165,21 +163,7 @@ func (a *Alt) sel(ctx context.Context, fair bool) (int, error) {
 			if skipIdx < 0 {
 				skipIdx = i
 			}
-		case guardInput:
-			s := g.in.mapping()
-			dup := false
-			for _, h := range a.guards[:i] {
-				if h.kind == guardInput && h.in.mapping() == s {
-					dup = true
-				}
-			}
-			if !dup {
-				distinct++
-			}
 		}
-	}
-	if skipIdx < 0 && distinct > 1 && !haveWaitv() {
-		return -1, fmt.Errorf("csp: Select over %d channels needs futex_waitv (Linux 5.16+): %w", distinct, ErrNotSupported)
 	}
 	if timeoutIdx >= 0 {
 		deadline = time.Now().Add(a.guards[timeoutIdx].d)

@@ -10,8 +10,29 @@ import (
 	"time"
 
 	"github.com/ipckit/ipckit/csp"
+	"github.com/ipckit/ipckit/internal/futex"
+	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/proc"
 )
+
+// bothWaits runs f with futex_waitv (where the kernel has it: not under
+// qemu-user) and with the fallback that sleeps on each channel in a
+// goroutine of its own.
+func bothWaits(t *testing.T, f func(t *testing.T)) {
+	t.Run("waitv", func(t *testing.T) {
+		if !futex.HaveWaitv() {
+			if testenv.Emulated() {
+				t.Skip("qemu-user does not implement futex_waitv")
+			}
+			testenv.SkipOrFail(t, "kernel lacks futex_waitv (Linux 5.16+)")
+		}
+		f(t)
+	})
+	t.Run("threads", func(t *testing.T) {
+		defer csp.SetHaveWaitv(func() bool { return false })()
+		f(t)
+	})
+}
 
 // selectAll selects over readers until every one has ended with io.EOF,
 // checking that each writer's values arrive in order and exactly once; it
@@ -55,7 +76,9 @@ func selectAll(t *testing.T, ctx context.Context, fair bool, rs ...*csp.Reader[p
 
 // Writers in several processes, on channels of every kind, and one reader
 // selecting over all of them: every value arrives exactly once, in order.
-func TestSelectAcrossProcesses(t *testing.T) {
+func TestSelectAcrossProcesses(t *testing.T) { bothWaits(t, testSelectAcrossProcesses) }
+
+func testSelectAcrossProcesses(t *testing.T) {
 	for _, fair := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fair=%v", fair), func(t *testing.T) {
 			ctx := testCtx(t)
@@ -192,7 +215,9 @@ func TestSelectCompeting(t *testing.T) {
 	}
 }
 
-func TestSelectGuards(t *testing.T) {
+func TestSelectGuards(t *testing.T) { bothWaits(t, testSelectGuards) }
+
+func testSelectGuards(t *testing.T) {
 	ctx := testCtx(t)
 	a := newChan[int64](t, &csp.Options{Capacity: 4})
 	b := newChan[int64](t, &csp.Options{Capacity: 4, OneToOne: true})
@@ -311,7 +336,9 @@ func init() {
 
 // A Select asleep over several channels is woken by a value on any one of
 // them, sent by another process, and by poison on any one of them.
-func TestSelectWakes(t *testing.T) {
+func TestSelectWakes(t *testing.T) { bothWaits(t, testSelectWakes) }
+
+func testSelectWakes(t *testing.T) {
 	for _, how := range []string{"send", "poison"} {
 		for k := 0; k < 3; k++ {
 			t.Run(fmt.Sprintf("%s/%d", how, k), func(t *testing.T) {

@@ -68,7 +68,7 @@ func sleep(ctx context.Context, ws []word, until time.Time, scratch []abi.FutexW
 		return sleep1(ctx, ws[0], left)
 	}
 	if !haveWaitv() {
-		return false, ErrNotSupported
+		return sleepThreads(ctx, ws, left)
 	}
 	n := 0
 	for _, w := range ws {
@@ -149,6 +149,63 @@ func sleep1(ctx context.Context, w word, left time.Duration) (bool, error) {
 		return false, cerr
 	}
 	return false, err
+}
+
+// sleepThreads is sleep on several words without futex_waitv: one
+// goroutine per word sleeps in FUTEX_WAIT (an OS thread each, for the
+// length of the sleep), and the first to return ends the sleep. The others
+// are then released by waking their words, repeatedly until each has
+// returned; other sleepers on those words (in any process) see a spurious
+// wake-up, which every user of these words tolerates. It allocates, and it
+// is not polling: every goroutine sleeps in the kernel until its word
+// changes or the time is up.
+func sleepThreads(ctx context.Context, ws []word, left time.Duration) (bool, error) {
+	type result struct{ timedOut bool }
+	results := make(chan result, len(ws))
+	for _, w := range ws {
+		go func() {
+			err := futex.Wait(w.addr, w.val, left)
+			results <- result{timedOut: err == os.ErrDeadlineExceeded}
+		}()
+	}
+	var first result
+	cancelled := false
+	select {
+	case first = <-results:
+	case <-ctx.Done():
+		cancelled = true
+	}
+	pending := len(ws)
+	if !cancelled {
+		pending--
+	}
+	backoff := 20 * time.Microsecond
+	for pending > 0 {
+		for _, w := range ws {
+			futex.Wake(w.addr, futex.WakeAll)
+		}
+		t := time.NewTimer(backoff)
+	drain:
+		for pending > 0 {
+			select {
+			case <-results:
+				pending--
+			case <-t.C:
+				break drain
+			}
+		}
+		t.Stop()
+		if backoff < 10*time.Millisecond {
+			backoff *= 2
+		}
+	}
+	if cancelled || ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if first.timedOut {
+		return afterTimeout(ctx)
+	}
+	return false, nil
 }
 
 // spinUntil calls try until it reports done or spinFor has passed; it

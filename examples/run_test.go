@@ -44,7 +44,14 @@ func TestExamples(t *testing.T) {
 	if race.Enabled {
 		args = append(args, "-race") // go test -race: the programs run under the detector too
 	}
-	if out, err := exec.Command(gotool, append(args, "./...")...).CombinedOutput(); err != nil {
+	bcmd := exec.Command(gotool, append(args, "./...")...)
+	// For the architecture under test (the 386 and qemu legs run this test
+	// binary for another GOARCH; the programs then run through $IPCKIT_EXEC).
+	bcmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if !race.Enabled {
+		bcmd.Env = append(bcmd.Env, "CGO_ENABLED=0")
+	}
+	if out, err := bcmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./examples/...: %v\n%s", err, out)
 	}
 	n := 0
