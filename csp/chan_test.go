@@ -2,6 +2,7 @@ package csp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/csp"
+	"github.com/ipckit/ipckit/proc"
 )
 
 func TestInProcess(t *testing.T) {
@@ -298,5 +300,64 @@ func TestOneToOneEnds(t *testing.T) {
 	reader(t, c)
 	if _, err := c.Reader(); !errors.Is(err, csp.ErrTooManyEnds) {
 		t.Fatalf("second reader of a one-to-one channel: %v", err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, o := range []csp.Options{
+		{Capacity: -1}, {Capacity: 1<<24 + 1}, {MaxMessage: -5, Encoding: csp.Gob}, {Encoding: 9},
+	} {
+		if c, err := csp.NewChan[int64](&o); err == nil {
+			c.Close()
+			t.Errorf("NewChan(%+v) succeeded", o)
+		}
+	}
+	if c, err := csp.NewChan[[1 << 20]byte](&csp.Options{Capacity: 1 << 24, OneToOne: true}); err == nil {
+		c.Close()
+		t.Error("a one-to-one channel of 16 Mi values of 1 MiB was made")
+	}
+	if _, err := csp.NewChanCodec[int64](nil, nil); err == nil {
+		t.Error("NewChanCodec with a nil codec succeeded")
+	}
+}
+
+// jsonCodec is a custom codec for the tests.
+type jsonCodec[T any] struct{}
+
+func (jsonCodec[T]) Append(dst []byte, v *T) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(dst, b...), err
+}
+func (jsonCodec[T]) Decode(src []byte, v *T) error { return json.Unmarshal(src, v) }
+
+func TestCustomCodec(t *testing.T) {
+	type msg struct{ Text string }
+	ctx := testCtx(t)
+	c, err := csp.NewChanCodec[msg](jsonCodec[msg]{}, &csp.Options{Capacity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := csp.ChanFromFile[msg](c.File()); !errors.Is(err, csp.ErrWrongType) {
+		t.Fatalf("opened with the default codec: %v", err)
+	}
+	if _, err := csp.ChanFromFileCodec[msg](c.File(), proc.GobCodec[msg]()); !errors.Is(err, csp.ErrWrongType) {
+		t.Fatalf("opened with another codec: %v", err)
+	}
+	c2, err := csp.ChanFromFileCodec[msg](c.File(), jsonCodec[msg]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	w, r := writer(t, c), reader(t, c2)
+	if err := w.Send(ctx, msg{"héllo"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r.Receive(ctx); err != nil || v.Text != "héllo" {
+		t.Fatalf("Receive: %+v %v", v, err)
+	}
+	// Another element type with the same codec type is refused too.
+	if _, err := csp.ChanFromFileCodec[struct{ X int }](c.File(), jsonCodec[struct{ X int }]{}); !errors.Is(err, csp.ErrWrongType) {
+		t.Fatalf("another element type: %v", err)
 	}
 }

@@ -162,7 +162,7 @@ func (s *shared) scanDead(role uint32) {
 		}
 		id := atomic.LoadUint64(s.slotIdent(i))
 		locked := atomic.LoadUint32(s.slotU32(i, endFlags))&endLocked != 0
-		if locked && !s.lockHeld(i) || id != me && !identAlive(id) {
+		if locked && !s.lockHeld(i) || !sameProcess(id, me) && !identAlive(id) {
 			s.leave(i, role, slotDead)
 		}
 	}
@@ -209,7 +209,7 @@ func (e *end) usable() error {
 // retire counts the end out (only if this process still holds it), then
 // drops this process's description of its lock.
 func (e *end) retire() {
-	if !e.passed && atomic.LoadUint64(e.s.slotIdent(e.slot)) == myIdent() {
+	if !e.passed && e.s.holds(e.slot) {
 		e.s.leave(e.slot, e.role, slotRetired)
 	}
 	if e.lockf != nil {
@@ -272,7 +272,13 @@ func (s *shared) adopt(slot int, role uint32, from uint64) error {
 	}
 	me := myIdent()
 	id := s.slotIdent(slot)
-	if atomic.CompareAndSwapUint64(id, from, me) || atomic.LoadUint64(id) == me {
+	if atomic.CompareAndSwapUint64(id, from, me) {
+		return nil
+	}
+	if cur := atomic.LoadUint64(id); sameProcess(cur, me) {
+		// Moved here already (Parallel records a child as soon as it
+		// starts); record our own view of our start time.
+		atomic.CompareAndSwapUint64(id, cur, me)
 		return nil
 	}
 	return fmt.Errorf("%w: the %s end was already taken by process %d", ErrPassed, roleName(role), atomic.LoadUint64(id)>>32)

@@ -148,9 +148,10 @@ func pageAlign(n int) int {
 // ring full before it holds Capacity values (the count in the control
 // block enforces Capacity exactly; MPMC rings enforce it with their limit).
 func ringConfig(oneToOne, rendezvous bool, capacity, msgMax int) (mmapring.Config, error) {
+	tooLarge := fmt.Errorf("csp: a ring for %d values of %d bytes is too large", capacity, msgMax)
 	if oneToOne {
-		rec := 8 + (msgMax+7)&^7
-		slots := capacity + 1
+		rec := uint64(8 + (msgMax+7)&^7)
+		slots := uint64(capacity) + 1
 		if rendezvous {
 			slots = 2
 		}
@@ -158,14 +159,14 @@ func ringConfig(oneToOne, rendezvous bool, capacity, msgMax int) (mmapring.Confi
 		if need < 2*rec+16 {
 			need = 2*rec + 16
 		}
-		c := 256
+		c := uint64(256)
 		for c < need {
 			c <<= 1
-			if c > 1<<40 {
-				return mmapring.Config{}, fmt.Errorf("csp: a ring for %d values of %d bytes is too large", capacity, msgMax)
-			}
 		}
-		return mmapring.Config{Kind: mmapring.KindSPSC, Capacity: c}, nil
+		if c > 1<<40 || c > uint64(^uint(0)>>2) {
+			return mmapring.Config{}, tooLarge
+		}
+		return mmapring.Config{Kind: mmapring.KindSPSC, Capacity: int(c)}, nil
 	}
 	cells, limit := 2, capacity
 	if rendezvous {
@@ -177,6 +178,9 @@ func ringConfig(oneToOne, rendezvous bool, capacity, msgMax int) (mmapring.Confi
 	cellSize := (msgMax + 7) &^ 7
 	if cellSize == 0 {
 		cellSize = 8
+	}
+	if uint64(cells)*uint64(cellSize+16) > uint64(^uint(0)>>2) {
+		return mmapring.Config{}, tooLarge
 	}
 	return mmapring.Config{Kind: mmapring.KindMPMC, Capacity: cells, CellSize: cellSize, Limit: limit}, nil
 }

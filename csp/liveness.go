@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,4 +89,25 @@ func identAlive(ident uint64) bool {
 		}
 	}
 	return true
+}
+
+// sameProcess reports whether two idents name the same process: the same
+// pid, and start times within startTolerance of each other (or unknown).
+// A process's own view of its start time and its parent's view can differ
+// by a few ticks under qemu-user.
+func sameProcess(a, b uint64) bool {
+	if a>>32 != b>>32 {
+		return false
+	}
+	sa, sb := uint32(a), uint32(b)
+	if sa == 0 || sb == 0 {
+		return true
+	}
+	d := int32(sa - sb)
+	return d >= -startTolerance && d <= startTolerance
+}
+
+// holds reports whether this process holds the end in slot.
+func (s *shared) holds(slot int) bool {
+	return sameProcess(atomic.LoadUint64(s.slotIdent(slot)), myIdent())
 }

@@ -187,7 +187,7 @@ func unpass(handles []any) {
 
 func (e *end) unpass() {
 	if e.passed && !e.done && e.s != nil {
-		if atomic.LoadUint64(e.s.slotIdent(e.slot)) == myIdent() {
+		if e.s.holds(e.slot) {
 			e.passed = false
 		}
 	}

@@ -253,8 +253,8 @@ func (r *Reader[T]) pass() (*os.File, []byte, error) {
 		return nil, nil, err
 	}
 	me := myIdent()
-	if id := atomic.LoadUint64(r.s.slotIdent(r.slot)); id != me {
-		return nil, nil, fmt.Errorf("%w (process %d holds it)", ErrPassed, id>>32)
+	if !r.s.holds(r.slot) {
+		return nil, nil, fmt.Errorf("%w (process %d holds it)", ErrPassed, atomic.LoadUint64(r.s.slotIdent(r.slot))>>32)
 	}
 	if r.c != nil {
 		r.c.Close()

@@ -108,9 +108,10 @@ func testSelectAcrossProcesses(t *testing.T) {
 }
 
 func init() {
-	// selector: handles 0..k-1 *Reader[point]s, then a *Writer[int64] to
-	// report on: how many values, then their sum of Seq. It selects until
-	// every reader has ended.
+	// selector: handles 0..k-1 *Reader[point]s, then a *Writer[[2]int64]
+	// to report on: how many values and their sum of Seq, in one value (the
+	// selectors share the report channel). It selects until every reader
+	// has ended.
 	proc.Register("csp-selector", func(ctx context.Context, c *proc.Child) error {
 		var rs []*csp.Reader[point]
 		for i := 0; i < c.Len()-1; i++ {
@@ -120,7 +121,7 @@ func init() {
 			}
 			rs = append(rs, r)
 		}
-		rep, err := csp.WriterOf[int64](c, c.Len()-1)
+		rep, err := csp.WriterOf[[2]int64](c, c.Len()-1)
 		if err != nil {
 			return err
 		}
@@ -148,10 +149,7 @@ func init() {
 				sum += vals[i].Seq
 			}
 		}
-		if err := rep.Send(ctx, count); err != nil {
-			return err
-		}
-		return rep.Send(ctx, sum)
+		return rep.Send(ctx, [2]int64{count, sum})
 	})
 }
 
@@ -169,7 +167,7 @@ func TestSelectCompeting(t *testing.T) {
 				cs = append(cs, c)
 				ws = append(ws, writer(t, c))
 			}
-			results := newChan[int64](t, &csp.Options{Capacity: 2 * selectors})
+			results := newChan[[2]int64](t, &csp.Options{Capacity: selectors})
 			rr := reader(t, results)
 			for s := 0; s < selectors; s++ {
 				var hs []any
@@ -200,13 +198,12 @@ func TestSelectCompeting(t *testing.T) {
 			wg.Wait()
 			count, sum := int64(0), int64(0)
 			for s := 0; s < selectors; s++ {
-				c, err1 := rr.Receive(ctx)
-				x, err2 := rr.Receive(ctx)
-				if err1 != nil || err2 != nil {
-					t.Fatal(err1, err2)
+				res, err := rr.Receive(ctx)
+				if err != nil {
+					t.Fatal(err)
 				}
-				count += c
-				sum += x
+				count += res[0]
+				sum += res[1]
 			}
 			if want := int64(chans * n); count != want || sum != chans*int64(n*(n-1)/2) {
 				t.Fatalf("selectors took %d values (sum %d); want %d (sum %d), each exactly once", count, sum, want, chans*int64(n*(n-1)/2))

@@ -320,8 +320,8 @@ func (w *Writer[T]) pass() (*os.File, []byte, error) {
 		return nil, nil, err
 	}
 	me := myIdent()
-	if id := atomic.LoadUint64(w.s.slotIdent(w.slot)); id != me {
-		return nil, nil, fmt.Errorf("%w (process %d holds it)", ErrPassed, id>>32)
+	if !w.s.holds(w.slot) {
+		return nil, nil, fmt.Errorf("%w (process %d holds it)", ErrPassed, atomic.LoadUint64(w.s.slotIdent(w.slot))>>32)
 	}
 	atomic.StoreUint32(w.s.slotU32(w.slot, endSeq), w.seq)
 	if w.s.oneToOne {
