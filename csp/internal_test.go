@@ -58,10 +58,12 @@ func TestNoWaitv(t *testing.T) {
 		t.Fatalf("timeout guard: %d %v", i, err)
 	}
 	// One channel, a cancellable context: the classic FUTEX_WAIT path.
+	sent := make(chan error, 1)
 	go func() {
 		time.Sleep(10 * time.Millisecond)
-		ws[0].Send(context.Background(), 5)
+		sent <- ws[0].Send(context.Background(), 5)
 	}()
+	defer func() { <-sent }()
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	if v, err := rs[0].Receive(ctx2); v != 5 || err != nil {
