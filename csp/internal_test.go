@@ -3,8 +3,12 @@ package csp
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipckit/ipckit/mmapring"
 )
 
 // Without futex_waitv, Select sleeps on every channel through one
@@ -113,5 +117,27 @@ func TestCorruptControlBlock(t *testing.T) {
 	}
 	if _, err := r.TryReceive(); !errors.Is(err, ErrEmpty) {
 		t.Fatalf("after the bad messages: %v", err)
+	}
+}
+
+// Files that are not channels, or that another process could shrink under
+// the control block's mapping, are refused.
+func TestChanFromFileRefuses(t *testing.T) {
+	plain, err := mmapring.Create(mmapring.Config{Capacity: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := ChanFromFile[int64](plain.File()); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a ring without a control block: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "ring")
+	unsealed, err := mmapring.CreatePath(path, mmapring.Config{Capacity: 4096, Trailer: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsealed.Close()
+	if _, err := ChanFromFile[int64](unsealed.File()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "sealed") {
+		t.Fatalf("an unsealed file: %v", err)
 	}
 }

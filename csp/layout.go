@@ -14,9 +14,10 @@ import (
 	"github.com/ipckit/ipckit/mmapring"
 )
 
-// A channel is one memfd: an mmapring ring (its own header and data, as
-// mmapring/LAYOUT.md specifies) followed, at the first page boundary after
-// the ring, by csp's control block of ctlSize bytes. Offsets below are
+// A channel is one memfd, sealed against shrinking and growing: an
+// mmapring ring (its own header and data, as mmapring/LAYOUT.md specifies)
+// followed, at the first page boundary after the ring, by csp's control
+// block of ctlSize bytes (in the ring's Config.Trailer). Offsets below are
 // from the start of the control block; integers are in host byte order and
 // naturally aligned; every field read from it is validated or bounds-checked.
 const (
@@ -211,6 +212,9 @@ func newShared(sp spec) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The control block follows the ring in the same (sealed) memfd, at
+	// the first page boundary after it.
+	cfg.Trailer = os.Getpagesize() + ctlSize
 	r, err := mmapring.Create(cfg)
 	if err != nil {
 		return nil, err
@@ -221,10 +225,6 @@ func newShared(sp spec) (*shared, error) {
 	}
 	ctlOff := pageAlign(r.Size())
 	f := r.File()
-	if err := unix.Ftruncate(int(f.Fd()), int64(ctlOff+ctlSize)); err != nil {
-		r.Close()
-		return nil, os.NewSyscallError("ftruncate", err)
-	}
 	ctl, err := unix.Mmap(int(f.Fd()), int64(ctlOff), ctlSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		r.Close()
@@ -268,6 +268,12 @@ func openShared(f *os.File) (*shared, error) {
 	r, err := mmapring.OpenFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("csp: open channel: %w", err)
+	}
+	if !r.Sealed() {
+		// Only a file nobody can shrink keeps the control block's mapping
+		// safe from SIGBUS; NewChan's memfds are sealed.
+		r.Close()
+		return nil, &corruptError{"the channel's file is not sealed against shrinking (not made by NewChan?)"}
 	}
 	ctlOff := pageAlign(r.Size())
 	rf := r.File()

@@ -182,22 +182,31 @@ func (r *Reader[T]) waitTake(ctx context.Context, v *T) error {
 	if spinUntil(func() bool { err = r.take(v); return err != ErrEmpty }) {
 		return err
 	}
-	for {
+	for stall := 0; ; stall++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		addr, val, ready, perr := r.c.PrepareWait()
 		if perr != nil {
 			return ringErr(perr)
 		}
+		ws := [1]word{{addr, val}}
 		timedOut := false
-		if !ready {
-			var serr error
+		var serr error
+		switch {
+		case !ready:
 			if r.s.loadState()&(stPoisoned|stWritersGone) == 0 {
-				ws := [1]word{{addr, val}}
 				timedOut, serr = sleep(ctx, ws[:], time.Now().Add(livenessInterval), r.scratch[:])
 			}
 			r.c.FinishWait()
-			if serr != nil {
-				return serr
-			}
+		case stall >= stallLimit:
+			// The ring keeps saying "ready" with nothing to take.
+			d := stallSleep(stall)
+			timedOut, serr = sleep(ctx, ws[:], time.Now().Add(d), r.scratch[:])
+			timedOut = timedOut && d == livenessInterval
+		}
+		if serr != nil {
+			return serr
 		}
 		if timedOut {
 			r.liveness()

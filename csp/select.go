@@ -27,7 +27,7 @@ const (
 // input is a reader end with the destination of the value it takes.
 type input interface {
 	try() error                               // take a value; ErrEmpty when none is ready
-	prepare() (w word, ready bool, err error) // register as a sleeper (ready: do not sleep)
+	prepare() (w word, ready bool, err error) // register as a sleeper (ready: nothing registered; w still names the word)
 	finish()                                  // end the registration of prepare
 	liveness()                                // after a sleep timed out
 }
@@ -45,11 +45,11 @@ func (g *recvGuard[T]) prepare() (word, bool, error) {
 		return word{}, false, ringErr(err)
 	}
 	if ready {
-		return word{}, true, nil
+		return word{addr, val}, true, nil
 	}
 	if g.r.s.loadState()&(stPoisoned|stWritersGone) != 0 {
 		g.r.c.FinishWait()
-		return word{}, true, nil
+		return word{addr, val}, true, nil
 	}
 	return word{addr, val}, false, nil
 }
@@ -205,7 +205,7 @@ func (a *Alt) sel(ctx context.Context, fair bool) (int, error) {
 	if spinUntil(scan) {
 		return idx, err
 	}
-	for {
+	for stall := 0; ; stall++ {
 		if scan() {
 			return idx, err
 		}
@@ -215,6 +215,9 @@ func (a *Alt) sel(ctx context.Context, fair bool) (int, error) {
 		if e := ctx.Err(); e != nil {
 			return -1, e
 		}
+		// Register on every channel, collecting their words (once each:
+		// two guards may share a channel). A guard found ready registers
+		// nothing; the others are finished below.
 		ws, regs := a.ws[:0], a.regs[:0]
 		ready := false
 		var perr error
@@ -230,9 +233,9 @@ func (a *Alt) sel(ctx context.Context, fair bool) (int, error) {
 			}
 			if rdy {
 				ready = true
-				break
+			} else {
+				regs = append(regs, g.in)
 			}
-			regs = append(regs, g.in)
 			dup := false
 			for _, x := range ws {
 				if x.addr == w.addr {
@@ -246,15 +249,24 @@ func (a *Alt) sel(ctx context.Context, fair bool) (int, error) {
 				ws = append(ws, w)
 			}
 		}
-		timedOut := false
+		timedOut, liveTick := false, false
 		var serr error
-		if perr == nil && !ready && len(ws) > 0 {
-			until := time.Now().Add(livenessInterval)
+		switch {
+		case perr != nil:
+		case ready && stall < stallLimit:
+			// Look again at once.
+		case len(ws) > 0:
+			d := livenessInterval
+			if ready {
+				d = stallSleep(stall) // "ready" again and again with nothing to take
+			}
+			until := time.Now().Add(d)
 			if timeoutIdx >= 0 && deadline.Before(until) {
 				until = deadline
 			}
 			timedOut, serr = sleep(ctx, ws, until, a.scratch)
-		} else if perr == nil && !ready && len(ws) == 0 {
+			liveTick = timedOut && d == livenessInterval && (timeoutIdx < 0 || time.Now().Before(deadline))
+		default:
 			// Only timeout guards (or none): sleep on nothing.
 			if timeoutIdx < 0 {
 				<-ctx.Done()
@@ -279,7 +291,7 @@ func (a *Alt) sel(ctx context.Context, fair bool) (int, error) {
 		if serr != nil {
 			return -1, serr
 		}
-		if timedOut && (timeoutIdx < 0 || time.Now().Before(deadline)) {
+		if liveTick {
 			for _, g := range a.guards {
 				if g.kind == guardInput {
 					g.in.liveness()

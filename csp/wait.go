@@ -30,6 +30,18 @@ const livenessInterval = mmapring.LivenessInterval
 // spinFor is how long a blocked call re-tries before sleeping.
 const spinFor = mmapring.DefaultSpin
 
+// stallLimit is how many rounds a blocked call may find a ring "ready"
+// (a hint) with nothing to take before it sleeps anyway, for a growing
+// time (stallSleep), as mmapring's own calls do: no state of the shared
+// memory can make it spin.
+const stallLimit = 64
+
+// stallSleep is how long round stall (>= stallLimit) sleeps.
+func stallSleep(stall int) time.Duration {
+	d := time.Millisecond << min(stall-stallLimit, 8)
+	return min(d, livenessInterval)
+}
+
 // haveWaitv reports whether the kernel has futex_waitv; a variable so that
 // tests can take the fallback paths on kernels that have it.
 var haveWaitv = futex.HaveWaitv

@@ -103,14 +103,12 @@ func (w *Writer[T]) TrySend(v T) error {
 	return nil
 }
 
-// encode returns the message for v: a view of v itself for a buffered raw
-// channel, else w.buf. v must not escape (Send's value stays on the
-// stack): only the codec path, which allocates anyway, copies it to the
-// heap before handing it to the codec.
+// encode returns the message for v, in w.buf. v must not escape (Send's
+// value stays on the stack), so a raw value is copied into w.buf rather
+// than handed to the ring as a view of itself (mmapring's Send takes its
+// argument to the heap), and the codec path, which allocates anyway,
+// copies it to the heap before handing it to the codec.
 func (w *Writer[T]) encode(v *T) ([]byte, error) {
-	if w.codec == nil && !w.s.rendezvous {
-		return unsafe.Slice((*byte)(unsafe.Pointer(v)), w.size), nil
-	}
 	b := w.buf[:0]
 	if w.s.rendezvous {
 		b = binary.NativeEndian.AppendUint32(b, uint32(w.slot))
@@ -219,7 +217,10 @@ func (w *Writer[T]) waitSend(ctx context.Context, msg []byte) error {
 	if spinUntil(func() bool { err = w.trySend(msg); return err != ErrFull }) {
 		return err
 	}
-	for {
+	for stall := 0; ; stall++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var wd word
 		ready, registered := false, false
 		if w.countFull() {
@@ -232,11 +233,18 @@ func (w *Writer[T]) waitSend(ctx context.Context, msg []byte) error {
 			}
 			wd, ready, registered = word{addr, val}, rdy, !rdy
 		}
+		ws := [1]word{wd}
 		timedOut := false
 		var serr error
-		if !ready && w.s.loadState()&(stPoisoned|stReadersGone) == 0 {
-			ws := [1]word{wd}
-			timedOut, serr = sleep(ctx, ws[:], time.Now().Add(livenessInterval), w.scratch[:])
+		switch {
+		case !ready:
+			if w.s.loadState()&(stPoisoned|stReadersGone) == 0 {
+				timedOut, serr = sleep(ctx, ws[:], time.Now().Add(livenessInterval), w.scratch[:])
+			}
+		case stall >= stallLimit:
+			d := stallSleep(stall)
+			timedOut, serr = sleep(ctx, ws[:], time.Now().Add(d), w.scratch[:])
+			timedOut = timedOut && d == livenessInterval
 		}
 		if registered {
 			w.p.FinishWait()

@@ -215,3 +215,34 @@ func TestPrepareWaitWithCProducer(t *testing.T) {
 		})
 	}
 }
+
+// Config.Trailer: the file holds that many bytes after the ring, sealed
+// with it, and peers open the ring as usual.
+func TestTrailer(t *testing.T) {
+	r, err := Create(Config{Capacity: 4096, Trailer: 3 * 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(r.File().Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != int64(r.Size())+3*4096 {
+		t.Fatalf("file of %d bytes, want the ring's %d and 3 pages", st.Size, r.Size())
+	}
+	if !r.Sealed() {
+		t.Fatal("a memfd ring with a trailer is not sealed")
+	}
+	if err := unix.Ftruncate(int(r.File().Fd()), int64(r.Size())); err == nil {
+		t.Fatal("the trailer could be cut off")
+	}
+	r2, err := OpenFile(r.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Close()
+	if _, err := Create(Config{Trailer: -1}); err == nil {
+		t.Fatal("a negative trailer was accepted")
+	}
+}

@@ -92,7 +92,11 @@ func main() {
 	}
 	defer m.Close()
 	done, _ := posix.Int64At(m, 0)
-	fmt.Printf("join returned: %d items done (%d bytes of work), %d unfinished\n", 200, done.Load(), q.Unfinished())
+	left, err := q.Unfinished()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("join returned: %d items done (%d bytes of work), %d unfinished\n", 200, done.Load(), left)
 	if done.Load() != want {
 		fmt.Fprintf(os.Stderr, "work done %d, want %d\n", done.Load(), want)
 		os.Exit(1)
