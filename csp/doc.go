@@ -41,13 +41,15 @@
 //
 // An end belongs to one process. Passing it to a child hands it over: the
 // parent's copy then fails with ErrPassed, and closing it (as one closes a
-// descriptor after starting a child) does not retire the end; the child
-// holds it, even before it opens it. Ends are counted in shared memory from
-// the moment they are made, so make the ends for children in the parent:
-// a side is retired as soon as every end made so far has retired.
+// descriptor after starting a child) does not retire the end. The child
+// holds the end from its start: once the parent has closed its copy, the
+// end counts as dead if the child dies, even before it opened it. Ends are
+// counted in shared memory from the moment they are made, so make the ends
+// for children in the parent: a side is retired as soon as every end made
+// so far has retired.
 //
-// A Chan is safe for concurrent use; an end is not (make one per
-// goroutine: ends are cheap), except for Poison.
+// A Chan's methods are safe for concurrent use, except Close; an end's are
+// not (make one end per goroutine: ends are cheap), except Poison.
 //
 // # Values
 //
@@ -126,8 +128,10 @@
 //
 // # Layout
 //
-// A channel's memfd holds an mmapring ring (mmapring/LAYOUT.md) followed,
-// at the next page boundary, by a control block: a header (magic
+// A channel's memfd, sealed against shrinking and growing (so no process
+// can pull the memory from under another), holds an mmapring ring
+// (mmapring/LAYOUT.md) followed, at the next page boundary (in the ring's
+// Config.Trailer), by a control block: a header (magic
 // "IPCKCSP1", version, flags, mode, element size, type and codec
 // fingerprints, capacity, ring size), the state word (active writers and
 // readers, retired, died and poisoned flags, updated with compare-and-swap

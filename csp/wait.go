@@ -61,8 +61,8 @@ type cancelWord struct{ w uint32 }
 // when until passed, ctx.Err() when ctx is done (context.DeadlineExceeded
 // at ctx's deadline), and (false, nil) after a wake-up, which may be
 // spurious. ws are shared futex words (FUTEX_32, no FUTEX_PRIVATE_FLAG).
-// More than one word needs futex_waitv; without it sleep returns
-// ErrNotSupported. scratch, with room for len(ws)+1 entries, is reused
+// More than one word takes futex_waitv, or without it (kernels before
+// 5.16, qemu-user) sleepThreads. scratch, with room for len(ws)+1 entries, is reused
 // between calls so that a sleep with a context that cannot be cancelled
 // does not allocate.
 func sleep(ctx context.Context, ws []word, until time.Time, scratch []abi.FutexWaitv) (timedOut bool, err error) {
