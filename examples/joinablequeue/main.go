@@ -102,7 +102,7 @@ func main() {
 		os.Exit(1)
 	}
 	for _, p := range workers {
-		p.Terminate(time.Second) // SIGTERM cancels the worker's context
+		p.Terminate(10 * time.Second) // SIGTERM cancels the worker's context; it returns as soon as the worker exits
 		if err := p.Wait(ctx); err != nil {
 			log.Fatal(err)
 		}

@@ -79,7 +79,7 @@ func main() {
 		}
 		fmt.Println(recv())
 	}
-	if err := p.Terminate(2 * time.Second); err != nil { // p.terminate()
+	if err := p.Terminate(10 * time.Second); err != nil { // p.terminate(): SIGTERM, SIGKILL after 10 s
 		log.Fatal(err)
 	}
 	fmt.Println(recv())
