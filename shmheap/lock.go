@@ -1,0 +1,203 @@
+package shmheap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/futex"
+	"github.com/ipckit/ipckit/posix"
+	"github.com/ipckit/ipckit/semaphore"
+)
+
+// The pid lock: ipckit's crash-safe lock, used for every object and, where
+// glibc's robust mutex cannot be used (32-bit processes, qemu-user, or on
+// request), for the heap. It is two 32-bit words at the start of a 64-byte
+// lock area:
+//
+//	+0 word:  0 when free; else the owner's pid (bits 0–29), with bit 31
+//	          (waiters) set when a process may be asleep on the word
+//	+4 start: the owner's start time (field 22 of /proc/PID/stat, low 32
+//	          bits), written right after acquiring and cleared right before
+//	          releasing; 0 means not known yet
+//
+// Lock: CAS word 0 → pid. Contended: set bit 31 and futex-wait on the word
+// (shared futex); a waker swaps the word to 0 and futex-wakes one waiter
+// if bit 31 was set. A waiter sleeps with a timeout (2 ms, doubling to
+// 100 ms); each time it expires it checks that the owner is alive: its
+// /proc/PID/stat exists, is not a zombie, and shows the recorded start
+// time (within 100 ticks, as mmapring) — a different one means the pid
+// was reused. A proven-dead owner's lock is taken over with a CAS from the
+// value the waiter saw, and the taker gets ownerDead = true: it must
+// repair what the lock guards. Ownership belongs to the process, not a
+// thread: any goroutine may unlock, and a thread's exit releases nothing.
+const (
+	pidWaiters = 0x80000000
+	pidMask    = 0x3fffffff
+	lkWord     = 0
+	lkStart    = 4
+
+	waitFirst = 2 * time.Millisecond
+	waitMax   = 100 * time.Millisecond
+	spinTries = 64
+)
+
+var (
+	selfOnce  sync.Once
+	selfPID   uint32
+	selfStart uint32
+)
+
+func self() (pid, start uint32) {
+	selfOnce.Do(func() {
+		selfPID = uint32(os.Getpid())
+		st, _, _ := procStat(int(selfPID))
+		selfStart = uint32(st)
+	})
+	return selfPID, selfStart
+}
+
+// procStat returns the start time of pid and whether it is running
+// (neither gone, a zombie nor dead). ok is false when /proc could not be
+// read for another reason than the process's absence.
+func procStat(pid int) (start uint64, alive bool, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if os.IsNotExist(err) || errors.Is(err, unix.ESRCH) {
+			return 0, false, true
+		}
+		kerr := unix.Kill(pid, 0) // no /proc: only the pid can be checked
+		return 0, kerr == nil || kerr == unix.EPERM, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, true, false
+	}
+	fields := bytes.Fields(b[i+2:])
+	if len(fields) < 20 {
+		return 0, true, false
+	}
+	if s := fields[0]; len(s) == 1 && (s[0] == 'Z' || s[0] == 'X' || s[0] == 'x') {
+		return 0, false, true
+	}
+	st, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return 0, true, false
+	}
+	return st, true, true
+}
+
+// startTolerance: how far (clock ticks) a recorded start time may be from
+// /proc's and still name the same process (qemu-user reports a guest's
+// own start time a few ticks late).
+const startTolerance = 100
+
+// alive reports whether the process pid, recorded with start time start
+// (0: unknown), still runs. Only proven death returns false.
+func alive(pid, start uint32) bool {
+	if pid == 0 || pid > pidMask {
+		return false
+	}
+	if me, _ := self(); pid == me {
+		return true
+	}
+	st, running, ok := procStat(int(pid))
+	if !running {
+		return false
+	}
+	if ok && start != 0 && st != 0 {
+		d := int32(uint32(st) - start)
+		if d < -startTolerance || d > startTolerance {
+			return false // the pid was reused by another process
+		}
+	}
+	return true
+}
+
+// pidLock acquires the pid lock at off, waiting as long as a live process
+// holds it. ownerDead reports that the previous owner died holding it.
+func pidLock(m *mem, off uint64) (ownerDead bool) {
+	me, start := self()
+	w := m.u32(off + lkWord)
+	if atomic.CompareAndSwapUint32(w, 0, me) {
+		atomic.StoreUint32(m.u32(off+lkStart), start)
+		return false
+	}
+	return pidLockSlow(m, off, me, start)
+}
+
+func pidLockSlow(m *mem, off uint64, me, start uint32) bool {
+	w := m.u32(off + lkWord)
+	var waited uint32
+	timeout := waitFirst
+	for spin := 0; ; {
+		old := atomic.LoadUint32(w)
+		if old == 0 {
+			if atomic.CompareAndSwapUint32(w, 0, me|waited) {
+				atomic.StoreUint32(m.u32(off+lkStart), start)
+				return false
+			}
+			continue
+		}
+		if spin < spinTries {
+			spin++
+			continue
+		}
+		if old&pidWaiters == 0 {
+			if !atomic.CompareAndSwapUint32(w, old, old|pidWaiters) {
+				continue
+			}
+			old |= pidWaiters
+		}
+		waited = pidWaiters
+		if futex.Wait(w, old, timeout) != os.ErrDeadlineExceeded {
+			continue
+		}
+		if timeout < waitMax {
+			timeout *= 2
+		}
+		owner := old & pidMask
+		ostart := atomic.LoadUint32(m.u32(off + lkStart))
+		if owner != me && !alive(owner, ostart) {
+			if atomic.CompareAndSwapUint32(w, old, me|pidWaiters) {
+				atomic.StoreUint32(m.u32(off+lkStart), start)
+				return true
+			}
+		}
+	}
+}
+
+// pidUnlock releases the pid lock at off.
+func pidUnlock(m *mem, off uint64) {
+	atomic.StoreUint32(m.u32(off+lkStart), 0)
+	if atomic.SwapUint32(m.u32(off+lkWord), 0)&pidWaiters != 0 {
+		futex.Wake(m.u32(off+lkWord), 1)
+	}
+}
+
+// robustOK reports whether this process can use glibc's robust mutex
+// (semaphore.Mutex): a 64-bit build whose threads can register a robust
+// list (qemu-user refuses set_robust_list). It probes once, on a page of
+// shared anonymous memory.
+var robustOK = sync.OnceValue(func() error {
+	pg, err := posix.MapAnonymous(os.Getpagesize(), 0)
+	if err != nil {
+		return err
+	}
+	defer pg.Close()
+	mu, err := semaphore.InitMutex(pg.Bytes(), 0, semaphore.MutexNormal)
+	if err != nil {
+		return err
+	}
+	if err := mu.Lock(context.Background()); err != nil {
+		return err
+	}
+	return mu.Unlock()
+})
