@@ -181,6 +181,12 @@ func (h *core) alloc(t *tx, n uint64) (uint64, error) {
 	if err := h.unlink(t, b, bs); err != nil {
 		return 0, err
 	}
+	// The caller fills the payload without logging (nothing refers to it
+	// until the transaction commits); the free block's links at its start
+	// are all a rollback needs back.
+	if err := t.save(b+blockHead, 16); err != nil {
+		return 0, err
+	}
 	if bs-s >= minBlock {
 		r, rs := b+s, bs-s
 		if err := h.setHdr(t, r, rs, 0); err != nil {

@@ -5,12 +5,15 @@ package shmheap
 
 func (c *core) ctrBegin(logOff, cap uint64) tx {
 	c.store32(logOff+lState, 1)
+	crashPoint()
 	return beginTx(&c.mem, logOff, cap, c.arenaOff)
 }
 
 // ctrCommit commits t and finishes it: frees pendFree, clears pendAlloc.
 func (c *core) ctrCommit(t *tx) error {
+	crashPoint()
 	c.store32(t.off+lState, 2)
+	crashPoint()
 	return c.ctrFinish(t.off)
 }
 
@@ -20,8 +23,11 @@ func (c *core) ctrFinish(logOff uint64) error {
 			return err
 		}
 	}
+	crashPoint()
 	c.put64(logOff+lPendAlloc, 0)
+	crashPoint()
 	c.store32(logOff+lUsed, 0)
+	crashPoint()
 	c.store32(logOff+lState, 0)
 	return nil
 }

@@ -29,6 +29,18 @@ package shmheap
 // idempotent, so a process killed while recovering leaves work that the
 // next locker redoes.
 
+// crashHook, when set (by tests only), is called at every crash point:
+// the places between two writes to shared memory where a process killed
+// there would leave a state recovery must handle. Tests stop the
+// operation there (a panic, or SIGKILL in a child) to prove it.
+var crashHook func()
+
+func crashPoint() {
+	if crashHook != nil {
+		crashHook()
+	}
+}
+
 // tx is an open transaction on the log at off, with cap bytes of entry
 // space; u mirrors the shared used word, which only the lock holder writes.
 type tx struct {
@@ -52,13 +64,16 @@ func (t *tx) save(at, n uint64) error {
 	if t.u > t.cap || need > t.cap-t.u || !t.m.in(at, n) {
 		return errLogFull
 	}
+	crashPoint()
 	e := t.off + logHdrSize + t.u
 	t.m.put64(e, at)
 	*t.m.u32(e + 8) = uint32(n)
 	*t.m.u32(e + 12) = ^uint32(n)
 	copy(t.m.bytes(e+logEntHdr, n), t.m.bytes(at, n))
+	crashPoint()
 	t.u += need
 	t.m.store32(t.off+lUsed, uint32(t.u))
+	crashPoint()
 	return nil
 }
 
@@ -71,6 +86,7 @@ func (t *tx) set64(at, v uint64) error {
 		return err
 	}
 	t.m.put64(at, v)
+	crashPoint()
 	return nil
 }
 
@@ -83,6 +99,7 @@ func (t *tx) set32(at uint64, v uint32) error {
 		return err
 	}
 	*t.m.u32(at) = v
+	crashPoint()
 	return nil
 }
 
@@ -97,6 +114,7 @@ func (t *tx) write(at uint64, b []byte) error {
 
 // clearEntries forgets the entries: the changes they protect stay.
 func (t *tx) clearEntries() {
+	crashPoint()
 	t.u = 0
 	t.m.store32(t.off+lUsed, 0)
 }

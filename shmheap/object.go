@@ -443,6 +443,7 @@ func (c *core) reclaim() {
 		if err != nil || cand == 0 {
 			return
 		}
+		crashPoint()
 		if c.run(func() error { return c.destroy(cand) }) != nil {
 			return
 		}
@@ -486,9 +487,13 @@ func (c *core) destroy(p uint64) error {
 		return err
 	}
 	for _, ref := range c.references(kind, body, bodyLen, elem, elem2) {
+		if c.get64(ref) == 0 {
+			continue
+		}
 		if err := c.freeInto(ref); err != nil {
 			return err
 		}
+		crashPoint()
 	}
 	return c.heapOp(func(t *tx) error {
 		prev := uint64(hGraveyard - oGraveNext)

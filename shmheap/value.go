@@ -174,8 +174,11 @@ func (v *Value[T]) commit(x *T) {
 	c := v.o.c
 	*(*T)(c.ptr(v.scratch)) = *x
 	c.put64(v.o.body+vIndex, 0)
+	crashPoint()
 	c.store32(v.o.body+vRedo, redoCopy)
+	crashPoint()
 	*(*T)(c.ptr(v.data)) = *x
+	crashPoint()
 	c.store32(v.o.body+vRedo, redoNone)
 }
 
@@ -364,8 +367,11 @@ func (a *Array[T]) store(i uint64, x *T) error {
 	defer pidUnlock(&c.mem, a.o.body)
 	*(*T)(c.ptr(a.scratch)) = *x
 	c.put64(a.o.body+vIndex, i)
+	crashPoint()
 	c.store32(a.o.body+vRedo, redoCopy)
+	crashPoint()
 	*(*T)(c.ptr(a.data + i*a.elem)) = *x
+	crashPoint()
 	c.store32(a.o.body+vRedo, redoNone)
 	return nil
 }

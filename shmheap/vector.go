@@ -163,8 +163,10 @@ func (c *core) vecShift(g *vgeom, from, n, progOff, prog uint64) error {
 			return err
 		}
 		copy(c.bytes(d, g.elem), c.bytes(s, g.elem))
+		crashPoint()
 		prog++
 		atomic.StoreUint64(c.u64(progOff), prog)
+		crashPoint()
 	}
 	return nil
 }
@@ -185,13 +187,17 @@ func (c *core) vecAppendSlot(body, elem uint64) (vgeom, uint64, error) {
 			return g, 0, ErrNoSpace
 		}
 		c.store32(body+vecOp, vecGrow)
+		crashPoint()
 		if _, err := c.allocInto(cn*elem, body+vecChunks+8*g.nch); err != nil {
 			c.store32(body+vecOp, vecIdle)
 			return g, 0, err
 		}
+		crashPoint()
 		g.nch++
 		c.store32(body+vecNChunks, uint32(g.nch))
+		crashPoint()
 		c.store32(body+vecOp, vecIdle)
+		crashPoint()
 	}
 	s, err := c.vecSlot(&g, g.n)
 	return g, s, err
@@ -282,7 +288,9 @@ func (v *Vector[T]) Append(x T) error {
 			return err
 		}
 		*(*T)(c.ptr(s)) = x
+		crashPoint()
 		atomic.StoreUint64(c.u64(body+vecLen), g.n+1) // commit
+		crashPoint()
 		return nil
 	})
 }
@@ -335,8 +343,11 @@ func (v *Vector[T]) Set(i int, x T) error {
 		}
 		*(*T)(c.ptr(body + vecScratch)) = x
 		c.put64(body+vecIdx, uint64(i))
+		crashPoint()
 		c.store32(body+vecOp, vecSet)
+		crashPoint()
 		*(*T)(c.ptr(s)) = x
+		crashPoint()
 		c.store32(body+vecOp, vecIdle)
 		return nil
 	})
@@ -357,10 +368,12 @@ func (v *Vector[T]) Delete(i int) error {
 		c.put64(body+vecOldLen, g.n)
 		atomic.StoreUint64(c.u64(body+vecProg), 0)
 		c.store32(body+vecOp, vecDelete)
+		crashPoint()
 		if err := c.vecShift(&g, uint64(i), g.n, body+vecProg, 0); err != nil {
 			return err
 		}
 		atomic.StoreUint64(c.u64(body+vecLen), g.n-1)
+		crashPoint()
 		c.store32(body+vecOp, vecIdle)
 		return nil
 	})
