@@ -209,6 +209,10 @@ func (h *core) alloc(t *tx, n uint64) (uint64, error) {
 	return b + blockHead, nil
 }
 
+// maxBlocks bounds the number of blocks the arena can hold, and so every
+// walk of a list of blocks.
+func (h *core) maxBlocks() uint64 { return (h.arenaEnd - h.arenaOff) / minBlock }
+
 // payload validates p as the payload of an allocated block and returns
 // the payload's usable length.
 func (h *core) payload(p uint64) (uint64, error) {

@@ -37,7 +37,7 @@ func (c *core) listObjects() ([]objRef, error) {
 			}
 		}
 	}
-	limit := c.get64(hNAlloc)
+	limit := c.maxBlocks()
 	n := uint64(0)
 	for p := c.get64(hGraveyard); p != 0; p = c.get64(p + oGraveNext) {
 		if n++; n > limit {
@@ -51,14 +51,24 @@ func (c *core) listObjects() ([]objRef, error) {
 	return out, nil
 }
 
+// listObjectsLocked is listObjects under the heap lock.
+func (c *core) listObjectsLocked() ([]objRef, error) {
+	if err := c.lockHeap(); err != nil {
+		return nil, err
+	}
+	defer c.unlockHeap()
+	return c.listObjects()
+}
+
 // lockObject takes an object's lock, repairing it.
 func (c *core) lockObject(o objRef) error {
-	dead := pidLock(&c.mem, o.body)
+	if pidLock(&c.mem, o.body) {
+		noteRepair()
+	}
 	if err := c.repair(o.kind, o.body, o.bodyLen, o.elem, o.elem2); err != nil {
 		pidUnlock(&c.mem, o.body)
 		return err
 	}
-	_ = dead
 	return nil
 }
 
@@ -83,12 +93,27 @@ func (h *Heap) Check() error {
 
 func (c *core) check() error {
 	for attempt := 0; ; attempt++ {
-		if err := c.lockHeap(); err != nil {
-			return err
-		}
-		objs, err := c.listObjects()
-		c.unlockHeap()
+		// Pin every object in the directory, as an open handle does, so
+		// that none is reclaimed (and its lock freed) while Check locks it.
+		var objs, pinned []objRef
+		err := c.heapOp(func(t *tx) (err error) {
+			if objs, err = c.listObjects(); err != nil {
+				return err
+			}
+			for _, o := range objs {
+				if !o.removed {
+					if err := c.pin(t, o.p); err != nil {
+						return err
+					}
+					pinned = append(pinned, o)
+				}
+			}
+			return nil
+		})
 		if err != nil {
+			for _, o := range pinned {
+				c.unpinCount(o.p) // the transaction rolled the bits back
+			}
 			return err
 		}
 		var held []objRef
@@ -96,11 +121,11 @@ func (c *core) check() error {
 			for _, o := range held {
 				pidUnlock(&c.mem, o.body)
 			}
-		}
-		for _, o := range objs {
-			if o.removed {
-				continue // may be in a reclaimer's hands; its lock is never released
+			for _, o := range pinned {
+				c.unpin(o.p)
 			}
+		}
+		for _, o := range pinned {
 			if err := c.lockObject(o); err != nil {
 				unlockAll()
 				return err
@@ -194,7 +219,11 @@ func (c *core) checkLocked(objs []objRef) error {
 	}
 	for p := range allocated {
 		if _, ok := seen[p]; !ok {
-			return corrupt("block %d (%d bytes) is allocated but nothing refers to it (leaked)", p, allocated[p])
+			n := allocated[p]
+			if n > 48 {
+				n = 48
+			}
+			return corrupt("block %d (%d bytes) is allocated but nothing refers to it (leaked); it starts % x", p, allocated[p], c.bytes(p, n))
 		}
 	}
 	return nil

@@ -571,7 +571,8 @@ func (c *core) lockHeap() error {
 		dead = pidLock(&c.mem, hLock)
 	}
 	if dead || c.load32(hLog+lUsed) != 0 {
-		err := rollback(&c.mem, hLog, heapLogCap, hDirTable)
+		noteRepair()
+		err := rollbackIn(&c.mem, hLog, heapLogCap, hDirTable, c.arenaOff)
 		if dead && c.mu != nil {
 			c.mu.Consistent()
 		}
@@ -601,7 +602,7 @@ func (c *core) heapOp(fn func(t *tx) error) error {
 		defer c.unlockHeap()
 		t := c.heapTx()
 		if err := fn(&t); err != nil {
-			if rerr := rollback(&c.mem, hLog, heapLogCap, hDirTable); rerr != nil {
+			if rerr := rollbackIn(&c.mem, hLog, heapLogCap, hDirTable, c.arenaOff); rerr != nil {
 				return rerr
 			}
 			return err

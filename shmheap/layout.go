@@ -147,3 +147,5 @@ func (m *mem) store32(off uint64, v uint32)  { atomic.StoreUint32(m.u32(off), v)
 func (m *mem) bytes(off, n uint64) []byte {
 	return unsafe.Slice((*byte)(m.ptr(off)), n)
 }
+
+func unsafeData(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -141,8 +142,19 @@ func pidLock(m *mem, off uint64) (ownerDead bool) {
 	return pidLockSlow(m, off, me, start)
 }
 
+// fuzzLocks, when set (by fuzz tests only), makes a contended pid lock be
+// taken over at once as if its owner were dead: fuzzed images hold
+// arbitrary lock words, which a real process would wait on as long as the
+// pid they name lives.
+var fuzzLocks bool
+
 func pidLockSlow(m *mem, off uint64, me, start uint32) bool {
 	w := m.u32(off + lkWord)
+	if fuzzLocks {
+		atomic.StoreUint32(w, me)
+		atomic.StoreUint32(m.u32(off+lkStart), start)
+		return true
+	}
 	var waited uint32
 	timeout := waitFirst
 	for spin := 0; ; {
@@ -171,16 +183,61 @@ func pidLockSlow(m *mem, off uint64, me, start uint32) bool {
 		if timeout < waitMax {
 			timeout *= 2
 		}
-		owner := old & pidMask
-		ostart := atomic.LoadUint32(m.u32(off + lkStart))
-		if owner != me && !alive(owner, ostart) {
-			if atomic.CompareAndSwapUint32(w, old, me|pidWaiters) {
-				atomic.StoreUint32(m.u32(off+lkStart), start)
-				return true
-			}
+		if takeOver(m, off, me, start) {
+			return true
 		}
 	}
 }
+
+// takeOver takes the pid lock at off if its owner is proven dead, and
+// reports whether it did. The word and the start time are read as one
+// 64-bit value and replaced with one 64-bit CAS, so the decision is about
+// one holder: with two separate reads, a waiter could pair the word of a
+// live process A with the start time of another holder C, judge A's pid
+// reused (dead), and — A having released and re-acquired the lock
+// meanwhile, so the word is A's again — take the lock from a live A.
+// Where 64-bit atomics are not atomic between processes (atomic64Shared
+// false), only the pid is judged and the CAS covers the word alone.
+func takeOver(m *mem, off uint64, me, start uint32) bool {
+	if !atomic64Shared {
+		old := atomic.LoadUint32(m.u32(off + lkWord))
+		owner := old & pidMask
+		if old == 0 || owner == me || alive(owner, 0) {
+			return false
+		}
+		if !atomic.CompareAndSwapUint32(m.u32(off+lkWord), old, me|pidWaiters) {
+			return false
+		}
+		atomic.StoreUint32(m.u32(off+lkStart), start)
+		return true
+	}
+	p := (*uint64)(m.ptr(off))
+	v := atomic.LoadUint64(p)
+	old, ostart := unpackLock(v)
+	owner := old & pidMask
+	if old == 0 || owner == me || alive(owner, ostart) {
+		return false
+	}
+	return atomic.CompareAndSwapUint64(p, v, packLock(me|pidWaiters, start))
+}
+
+// packLock returns the 64-bit value whose bytes in memory are the lock
+// word followed by the start time, in the host's byte order.
+func packLock(word, start uint32) uint64 {
+	if bigEndian {
+		return uint64(word)<<32 | uint64(start)
+	}
+	return uint64(start)<<32 | uint64(word)
+}
+
+func unpackLock(v uint64) (word, start uint32) {
+	if bigEndian {
+		return uint32(v >> 32), uint32(v)
+	}
+	return uint32(v), uint32(v >> 32)
+}
+
+var bigEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 0 }()
 
 // pidUnlock releases the pid lock at off.
 func pidUnlock(m *mem, off uint64) {

@@ -35,6 +35,16 @@ package shmheap
 // operation there (a panic, or SIGKILL in a child) to prove it.
 var crashHook func()
 
+// repairHook, when set (by tests only), is called each time a locker
+// repairs what a dead or interrupted owner left.
+var repairHook func()
+
+func noteRepair() {
+	if repairHook != nil {
+		repairHook()
+	}
+}
+
 func crashPoint() {
 	if crashHook != nil {
 		crashHook()
@@ -122,7 +132,17 @@ func (t *tx) clearEntries() {
 // rollback restores every byte the log's entries saved, newest first, and
 // empties the log. It validates every entry first and changes nothing if
 // one is out of bounds (ErrCorrupt).
+//
+// lo is the lowest offset an entry may restore. The heap's log may also
+// restore the header's metadata words [64, hLock) but never the heap lock,
+// the log or the process table below the arena (hi), so a corrupt log
+// cannot unlock or relock a lock under its holder.
 func rollback(m *mem, off, cap, lo uint64) error {
+	return rollbackIn(m, off, cap, lo, 0)
+}
+
+// rollbackIn is rollback where [hLock, hi) is also out of bounds.
+func rollbackIn(m *mem, off, cap, lo, hi uint64) error {
 	u := uint64(m.load32(off + lUsed))
 	if u == 0 {
 		return nil
@@ -146,7 +166,7 @@ func rollback(m *mem, off, cap, lo uint64) error {
 		if sz > u-p {
 			return corrupt("undo log at %d: entry %d overruns the log", off, p)
 		}
-		if at < lo || !m.in(at, n) || (at < logHi && at+n > logLo) {
+		if at < lo || !m.in(at, n) || (at < logHi && at+n > logLo) || (hi > hLock && at < hi && at+n > hLock) {
 			return corrupt("undo log at %d: entry %d restores [%d, +%d), outside its range", off, p, at, n)
 		}
 		ents = append(ents, e)

@@ -124,6 +124,7 @@ func (m *Map[K, V]) locked(fn func(c *core, body uint64) error) error {
 func (c *core) lockCtr(body, logOff, cap uint64) error {
 	dead := pidLock(&c.mem, body)
 	if dead || c.load32(logOff+lState) != 0 {
+		noteRepair()
 		if err := c.ctrRecover(logOff, cap); err != nil {
 			pidUnlock(&c.mem, body)
 			return err

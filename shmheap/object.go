@@ -133,22 +133,24 @@ func (h *Heap) openObject(name string, sp *spec, mode int) (*object, error) {
 			if err != nil {
 				return err
 			}
-			return c.setOpener(t, p, true)
+			return c.pin(t, p)
 		}
 		if mode == modeOpen {
 			return &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
 		}
 		p, body, err = c.createObject(t, &tb, name, sp)
 		bodyLen = sp.bodyLen
+		if err == nil {
+			c.omu.Lock()
+			c.open[p]++
+			c.omu.Unlock()
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.acquire()
-	c.omu.Lock()
-	c.open[p]++
-	c.omu.Unlock()
 	return &object{c: c, p: p, body: body, bodyLen: bodyLen, name: name}, nil
 }
 
@@ -245,6 +247,60 @@ func (c *core) setOpener(t *tx, p uint64, on bool) error {
 	return t.set64(w, v)
 }
 
+// pin registers one more in-process user of the object at p, setting this
+// process's opener bit on the first (heap locked, inside t): while pinned,
+// no process reclaims the object.
+func (c *core) pin(t *tx, p uint64) error {
+	c.omu.Lock()
+	first := c.open[p] == 0
+	c.open[p]++
+	c.omu.Unlock()
+	if first {
+		if err := c.setOpener(t, p, true); err != nil {
+			c.unpinCount(p)
+			return err
+		}
+	}
+	return nil
+}
+
+// unpinCount drops an in-process user and reports whether it was the last.
+func (c *core) unpinCount(p uint64) bool {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	c.open[p]--
+	if c.open[p] > 0 {
+		return false
+	}
+	delete(c.open, p)
+	return true
+}
+
+// unpin drops an in-process user of the object at p; the last clears this
+// process's opener bit and, if the object was removed, reclaims it.
+func (c *core) unpin(p uint64) {
+	if !c.unpinCount(p) {
+		return
+	}
+	removed := false
+	c.heapOp(func(t *tx) error {
+		if _, _, _, err := c.objHeader(p); err != nil {
+			return err
+		}
+		c.omu.Lock()
+		reopened := c.open[p] > 0
+		c.omu.Unlock()
+		removed = c.get32(p+oFlags)&objRemoved != 0
+		if reopened {
+			return nil
+		}
+		return c.setOpener(t, p, false)
+	})
+	if removed {
+		c.reclaim()
+	}
+}
+
 // check reports whether the handle is usable.
 func (o *object) check() error {
 	if o.closed.Load() {
@@ -259,26 +315,7 @@ func (o *object) close() error {
 		return nil
 	}
 	c := o.c
-	c.omu.Lock()
-	c.open[o.p]--
-	last := c.open[o.p] <= 0
-	if last {
-		delete(c.open, o.p)
-	}
-	c.omu.Unlock()
-	if last {
-		removed := false
-		c.heapOp(func(t *tx) error {
-			if _, _, _, err := c.objHeader(o.p); err != nil {
-				return err
-			}
-			removed = c.get32(o.p+oFlags)&objRemoved != 0
-			return c.setOpener(t, o.p, false)
-		})
-		if removed {
-			c.reclaim()
-		}
-	}
+	c.unpin(o.p)
 	return c.release()
 }
 
@@ -387,7 +424,7 @@ func (h *Heap) Objects() ([]ObjectInfo, error) {
 // graveCount counts the removed objects awaiting reclaim (heap locked).
 func (c *core) graveCount() (int, error) {
 	n := 0
-	limit := c.get64(hNAlloc)
+	limit := c.maxBlocks()
 	for p := c.get64(hGraveyard); p != 0; p = c.get64(p + oGraveNext) {
 		if uint64(n) > limit {
 			return 0, corrupt("the list of removed objects does not end")
@@ -405,7 +442,7 @@ func (c *core) graveCount() (int, error) {
 func (c *core) reclaim() {
 	c.reclaimMu.Lock()
 	defer c.reclaimMu.Unlock()
-	for tries := 0; tries < 1<<20; tries++ {
+	for tries := 0; tries < 1024; tries++ {
 		c.omu.Lock()
 		mine := make(map[uint64]bool, len(c.open))
 		for p := range c.open {
@@ -414,7 +451,7 @@ func (c *core) reclaim() {
 		c.omu.Unlock()
 		var cand uint64
 		err := c.heapOp(func(t *tx) error {
-			limit := c.get64(hNAlloc)
+			limit := c.maxBlocks()
 			n := uint64(0)
 			for p := c.get64(hGraveyard); p != 0; p = c.get64(p + oGraveNext) {
 				if n++; n > limit {
@@ -497,7 +534,7 @@ func (c *core) destroy(p uint64) error {
 	}
 	return c.heapOp(func(t *tx) error {
 		prev := uint64(hGraveyard - oGraveNext)
-		limit := c.get64(hNAlloc)
+		limit := c.maxBlocks()
 		for n := uint64(0); ; n++ {
 			cur := c.get64(prev + oGraveNext)
 			if cur == 0 || n > limit {

@@ -244,6 +244,9 @@ func (c *core) growHeapTable(t *tx, tb *table, ncap uint64) error {
 // tag for hash h and counts it, logging in t.
 func (c *core) tabInsert(t *tx, tb *table, ins, h uint64) error {
 	wasTomb := c.get64(ins) == tagTomb
+	if (wasTomb && tb.tombs == 0) || tb.count+1 >= tb.cap {
+		return errBadTable
+	}
 	if err := t.set64(ins, h|tagFull); err != nil {
 		return err
 	}
@@ -258,6 +261,9 @@ func (c *core) tabInsert(t *tx, tb *table, ins, h uint64) error {
 
 // tabDelete turns the full slot s into a tombstone, logging in t.
 func (c *core) tabDelete(t *tx, tb *table, s uint64) error {
+	if tb.count == 0 {
+		return errBadTable
+	}
 	if err := t.set64(s, tagTomb); err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ func valueBody(elem, n uint64) uint64 { return vData + align(n*elem, 64) + align
 func (c *core) lockData(body, elem, n uint64) error {
 	dead := pidLock(&c.mem, body)
 	if dead || c.load32(body+vRedo) != redoNone {
+		noteRepair()
 		if err := c.repairData(body, elem, n); err != nil {
 			pidUnlock(&c.mem, body)
 			return err
@@ -184,9 +185,10 @@ func (v *Value[T]) commit(x *T) {
 
 // Update calls fn with a copy of the value, under the object's lock, and
 // stores what fn leaves in it: a read-modify-write no other process can
-// interleave with (Python's "with v.get_lock(): v.value += 1"). fn must
-// not call methods of this Value. If fn panics, the value is unchanged
-// and the lock released.
+// interleave with (Python's "with v.get_lock(): v.value += 1"). The copy
+// is the object's scratch space in shared memory: fn must not keep the
+// pointer, nor call methods of this Value. If fn panics, the value is
+// unchanged and the lock released.
 func (v *Value[T]) Update(fn func(*T)) error {
 	if err := v.o.check(); err != nil {
 		return err
@@ -203,9 +205,18 @@ func (v *Value[T]) update(fn func(*T)) error {
 		return err
 	}
 	defer pidUnlock(&c.mem, v.o.body)
-	x := *(*T)(c.ptr(v.data))
-	fn(&x)
-	v.commit(&x)
+	// fn works on the scratch copy in shared memory (a Go copy would
+	// escape to the heap through fn); only the commit makes it the value.
+	s := (*T)(c.ptr(v.scratch))
+	*s = *(*T)(c.ptr(v.data))
+	fn(s)
+	c.put64(v.o.body+vIndex, 0)
+	crashPoint()
+	c.store32(v.o.body+vRedo, redoCopy)
+	crashPoint()
+	*(*T)(c.ptr(v.data)) = *s
+	crashPoint()
+	c.store32(v.o.body+vRedo, redoNone)
 	return nil
 }
 

@@ -66,8 +66,8 @@ func (c *core) vecGeom(body, elem uint64) (vgeom, error) {
 	if g.nch > 0 && (g.c0<<(g.nch-1))/g.c0 != 1<<(g.nch-1) {
 		return g, errBadLen
 	}
-	if g.n > g.cap() {
-		return g, errBadLen
+	if g.cap() > (c.arenaEnd-c.arenaOff)/elem || g.n > g.cap() {
+		return g, errBadLen // the chunks could not all fit in the arena
 	}
 	return g, nil
 }
@@ -100,6 +100,7 @@ func (c *core) vecSlot(g *vgeom, i uint64) (uint64, error) {
 func (c *core) lockVector(body, elem uint64) error {
 	dead := pidLock(&c.mem, body)
 	if dead || c.load32(body+vecOp) != vecIdle {
+		noteRepair()
 		if err := c.repairVector(body, elem); err != nil {
 			pidUnlock(&c.mem, body)
 			return err
