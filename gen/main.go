@@ -14,8 +14,10 @@
 //     headers of Debian's linux-libc-dev-<arch>-cross packages with clang
 //     (-fdump-record-layouts for fields and offsets, LLVM IR for sizes and
 //     values). It writes internal/abi/ztypes_linux_<arch>.go, with
-//     compile-time assertions of every offset and size, zconsts_linux.go and
-//     the host layout test zlayout_linux_test.go.
+//     compile-time assertions of every offset and size, zconsts_linux.go, and
+//     per architecture the layout table zlayout_linux_<arch>_test.go that a
+//     test compares with a C offsetof/sizeof probe built for the
+//     architecture under test.
 //
 // Headers are needed at generation time only; the library never uses cgo.
 package main

@@ -37,7 +37,7 @@ var arches = []arch{
 // tables: arm's 304 msgctl sys_old_msgctl, mips n64's 69 msgctl
 // sys_old_msgctl; mips o32's direct 402 msgctl is sys_msgctl). On every
 // other Go architecture the commands imply IPC_64 and passing it fails
-// with EINVAL (abi-facts.md §5.2).
+// with EINVAL (docs/ABI.md §6.2).
 var ipc64Arches = map[string]bool{"arm": true, "mips64": true, "mips64le": true}
 
 // headers are the UAPI headers the probes include.
@@ -68,6 +68,7 @@ var structs = []cstruct{
 	{c: "struct shm_info", goName: "ShmInfo", doc: "SysV shared-memory usage (shmctl SHM_INFO)", strip: []string{"shm_"}, export: []string{"sysv"}},
 	{c: "struct mq_attr", goName: "MqAttr", doc: "a POSIX message queue's attributes (mq_open, mq_getsetattr)", strip: []string{"mq_"}, export: []string{"posix"}},
 	{c: "struct __kernel_timespec", goName: "Timespec", doc: "a time with 64-bit seconds on every architecture, as the _time64 and futex2 system calls take it", strip: []string{"tv_"}},
+	{c: "struct __kernel_old_timespec", goName: "OldTimespec", doc: "the timespec of the classic system calls (futex, semtimedop, mq_timed*): seconds in a C long, so 32-bit on 32-bit architectures, where kernels before 5.1 have no _time64 calls", strip: []string{"tv_"}},
 	{c: "struct futex_waitv", goName: "FutexWaitv", doc: "one futex for futex_waitv (Linux 5.16)"},
 	{c: "struct robust_list_head", goName: "RobustListHead", doc: "a thread's robust futex list head for set_robust_list"},
 	{c: "struct sigevent", goName: "Sigevent", doc: "how mq_notify notifies", strip: []string{"sigev_"}, export: []string{"posix"}},

@@ -13,7 +13,9 @@
 //
 // [Take] snapshots every IPC object the process can see: SysV queues,
 // semaphore sets and segments from /proc/sysvipc, POSIX shared memory and
-// named semaphores from /dev/shm, and message queues from /dev/mqueue.
+// named semaphores from /dev/shm, and POSIX message queues through
+// posix.ListQueues (from the mqueue file system at /dev/mqueue when one is
+// mounted there, from a private mount otherwise; as root).
 // [Main] is a TestMain gate that fails the run when objects the process
 // owns remain; [CheckLeaks] does the same for one test at its cleanup.
 //

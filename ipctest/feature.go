@@ -8,19 +8,20 @@ import (
 	"github.com/ipckit/ipckit/internal/testenv"
 )
 
-// SkipIfNotSupported skips the test when err reports a kernel feature
-// that this system lacks (ipckit's errors then match ErrNotSupported,
-// which every ipckit package re-exports), naming the feature and the
-// first kernel release that has it. If the running kernel is at least
-// that new, the feature should be there: the test fails instead, unless
-// it runs under an emulator (qemu-user lacks some system calls). A nil
-// err does nothing; any other error fails the test.
+// SkipIfNotSupported skips the test when err reports a feature that this
+// system lacks: an error that matches errors.ErrUnsupported, or one from
+// ipckit's kernel feature probes (an *UnsupportedFeatureError of
+// ipckit's internal feature package, which names the feature and the
+// first kernel release that has it). For the latter, if the running
+// kernel is at least that new, the feature should be there: the test
+// fails instead, unless it runs under an emulator (qemu-user lacks some
+// system calls). A nil err does nothing; any other error fails the test.
 func SkipIfNotSupported(t testing.TB, err error) {
 	t.Helper()
 	if err == nil {
 		return
 	}
-	if !errors.Is(err, feature.ErrNotSupported) {
+	if !errors.Is(err, feature.ErrNotSupported) && !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("unexpected error: %v", err)
 	}
 	var ufe *feature.UnsupportedFeatureError

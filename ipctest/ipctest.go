@@ -2,6 +2,7 @@ package ipctest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ipckit/ipckit/internal/feature"
+	"github.com/ipckit/ipckit/internal/testenv"
+	"github.com/ipckit/ipckit/posix"
 )
 
 // Object identifies one IPC object on the host.
@@ -30,10 +35,54 @@ func (o Object) String() string {
 // Snapshot is the set of IPC objects visible to this process.
 type Snapshot map[string]Object
 
+// ErrQueuesNotListed is matched (errors.Is) by the error Take returns
+// together with an otherwise complete snapshot when it could not list
+// POSIX message queues: the mqueue file system is not mounted at
+// /dev/mqueue and the process lacks CAP_SYS_ADMIN to mount a private
+// instance (see posix.ListQueues). Main and CheckLeaks then say so and
+// check everything else.
+var ErrQueuesNotListed = errors.New("ipctest: POSIX message queues not listed")
+
 // Take lists SysV objects from /proc/sysvipc, POSIX shared memory and
-// named semaphores from /dev/shm, and message queues from /dev/mqueue
-// (when mounted).
+// named semaphores from /dev/shm, and POSIX message queues through
+// posix.ListQueues, which reads the mqueue file system at /dev/mqueue only
+// when one is mounted there (it checks the file-system magic: an empty
+// directory on devtmpfs lists nothing) and otherwise mounts a private
+// instance for the caller's IPC namespace.
+//
+// If the queues cannot be listed (no mqueue mount and no CAP_SYS_ADMIN),
+// Take returns the rest of the snapshot and an error matching
+// ErrQueuesNotListed; any other error comes with a nil snapshot. A kernel
+// without POSIX message queues has none to list, which is not an error.
+//
+// Listing a queue reads its status file, which opens and closes the queue:
+// the kernel then cancels an mq_notify registration that the calling
+// process holds on it (ipc/mqueue.c, mqueue_flush_file). Do not take a
+// snapshot while this process relies on such a registration.
 func Take() (Snapshot, error) {
+	return take(listQueueNames)
+}
+
+// listQueueNames is the one path Take uses for POSIX message queues.
+func listQueueNames() ([]string, error) {
+	if !feature.Mqueue.Supported() {
+		return nil, nil // no queues can exist
+	}
+	qs, err := posix.ListQueues()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrQueuesNotListed, err)
+	}
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		names[i] = q.Name
+	}
+	return names, nil
+}
+
+// take snapshots SysV objects and /dev/shm, and the message queues that
+// queues returns (none when queues is nil). An error matching
+// ErrQueuesNotListed comes with the rest of the snapshot.
+func take(queues func() ([]string, error)) (Snapshot, error) {
 	s := Snapshot{}
 	for _, kind := range []string{"msg", "sem", "shm"} {
 		f, err := os.Open("/proc/sysvipc/" + kind)
@@ -63,15 +112,25 @@ func Take() (Snapshot, error) {
 			return nil, err
 		}
 	}
-	for dir, kind := range map[string]string{"/dev/shm": "posix-shm", "/dev/mqueue": "mqueue"} {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
+	if ents, err := os.ReadDir("/dev/shm"); err == nil {
 		for _, e := range ents {
-			o := Object{Kind: kind, ID: -1, Name: e.Name()}
+			o := Object{Kind: "posix-shm", ID: -1, Name: e.Name()}
 			s[o.String()] = o
 		}
+	}
+	if queues == nil {
+		return s, nil
+	}
+	names, err := queues()
+	for _, n := range names {
+		o := Object{Kind: "mqueue", ID: -1, Name: n}
+		s[o.String()] = o
+	}
+	if err != nil {
+		if errors.Is(err, ErrQueuesNotListed) {
+			return s, err
+		}
+		return nil, err
 	}
 	return s, nil
 }
@@ -130,7 +189,17 @@ func Main(m *testing.M) {
 	code := m.Run()
 	removePublicCopy()
 	after, err := Take()
-	if err != nil {
+	if errors.Is(err, ErrQueuesNotListed) {
+		// A blind spot in the gate is a skipped check: CI=true fails it.
+		if testenv.InCI() {
+			fmt.Fprintln(os.Stderr, "ipctest: FAIL (CI=true): the leak gate cannot see message queues:", err)
+			if code == 0 {
+				code = 1
+			}
+		} else {
+			fmt.Fprintln(os.Stderr, "ipctest: warning: the leak gate cannot see message queues:", err)
+		}
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "ipctest: snapshot:", err)
 		os.Exit(1)
 	}

@@ -21,9 +21,10 @@ import (
 )
 
 const (
-	ipcCreat = 0o1000
-	ipcExcl  = 0o2000
-	ipcRmid  = 0
+	mqueueMagic = 0x19800202 // MQUEUE_MAGIC, <linux/magic.h>
+	ipcCreat    = 0o1000
+	ipcExcl     = 0o2000
+	ipcRmid     = 0
 )
 
 func init() {
@@ -155,11 +156,11 @@ func TestTakeSeesEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove("/dev/shm/" + shmName) })
-	mqName := ""
-	if fi, err := os.Stat("/dev/mqueue"); err == nil && fi.IsDir() {
-		mqName = ipctest.Name("take")
-		mqOpen(t, mqName)
-	}
+	// Queues are listed whether or not /dev/mqueue is mounted (as root:
+	// the fallback mounts a private instance).
+	requireQueueListing(t)
+	mqName := ipctest.Name("take")
+	mqOpen(t, mqName)
 	after, err := ipctest.Take()
 	if err != nil {
 		t.Fatal(err)
@@ -178,13 +179,93 @@ func TestTakeSeesEveryKind(t *testing.T) {
 			t.Errorf("Added lacks %s; it has %v", want, added)
 		}
 	}
-	if mqName != "" {
-		if _, ok := added["mqueue/-1/"+mqName]; !ok {
-			t.Errorf("Added lacks mqueue %s", mqName)
-		}
+	if _, ok := added["mqueue/-1/"+mqName]; !ok {
+		t.Errorf("Added lacks mqueue %s", mqName)
 	}
 	if o := added["shm/"+strconv.Itoa(shmID)+"/"]; !ipctest.Owned(o) || o.CPID != os.Getpid() {
 		t.Errorf("segment %v is not Owned (cpid %d, pid %d)", o, o.CPID, os.Getpid())
+	}
+}
+
+// requireQueueListing skips (fails in CI) where Take cannot list queues:
+// a kernel without POSIX message queues, or no mqueue mount at
+// /dev/mqueue and no root to mount a private instance.
+func requireQueueListing(t *testing.T) {
+	t.Helper()
+	if err := feature.Mqueue.Err(); err != nil {
+		testenv.SkipOrFail(t, "%v", err)
+	}
+	var st unix.Statfs_t
+	if os.Geteuid() != 0 && (unix.Statfs("/dev/mqueue", &st) != nil || st.Type != mqueueMagic) {
+		testenv.SkipOrFail(t, "listing queues without an mqueue mount at /dev/mqueue needs root")
+	}
+}
+
+// TestTakeListsQueuesWithAndWithoutMount runs Take where /dev/mqueue is an
+// empty directory with no mqueue file system on it (as on machines whose
+// init does not mount it) and where it is mounted, each in a private mount
+// namespace on a discarded thread, so the host's /dev is untouched. In
+// both, a queue created in the (host's) IPC namespace must be listed. A
+// Take that reads /dev/mqueue as a plain directory sees nothing in the
+// first case.
+func TestTakeListsQueuesWithAndWithoutMount(t *testing.T) {
+	requireQueueListing(t)
+	testenv.RequireRoot(t, "a private mount namespace with its own /dev")
+	name := ipctest.Name("take-mount")
+	mqOpen(t, name)
+	for _, mounted := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unmounted", true: "mounted"}[mounted], func(t *testing.T) {
+			var (
+				setupErr error
+				snap     ipctest.Snapshot
+				takeErr  error
+				magic    int64
+			)
+			ipctest.OnDiscardedThread(func() {
+				setupErr = func() error {
+					if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+						return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
+					}
+					if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+						return fmt.Errorf("making / private: %w", err)
+					}
+					// A private /dev with an empty mqueue directory, like a
+					// devtmpfs where nothing mounted mqueue.
+					if err := unix.Mount("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID, "mode=0755"); err != nil {
+						return fmt.Errorf("mounting a tmpfs on /dev: %w", err)
+					}
+					if err := os.Mkdir("/dev/mqueue", 0o755); err != nil {
+						return err
+					}
+					if mounted {
+						if err := unix.Mount("mqueue", "/dev/mqueue", "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+							return fmt.Errorf("mounting mqueue: %w", err)
+						}
+					}
+					var st unix.Statfs_t
+					if err := unix.Statfs("/dev/mqueue", &st); err != nil {
+						return err
+					}
+					magic = int64(st.Type)
+					return nil
+				}()
+				if setupErr == nil {
+					snap, takeErr = ipctest.Take()
+				}
+			})
+			if setupErr != nil {
+				t.Fatal(setupErr)
+			}
+			if (magic == mqueueMagic) != mounted {
+				t.Fatalf("/dev/mqueue in the private namespace has file-system magic %#x; want mounted=%v", magic, mounted)
+			}
+			if takeErr != nil {
+				t.Fatalf("Take: %v", takeErr)
+			}
+			if _, ok := snap[ipctest.Object{Kind: "mqueue", ID: -1, Name: name}.String()]; !ok {
+				t.Errorf("Take with /dev/mqueue %s does not list queue %s", map[bool]string{false: "unmounted", true: "mounted"}[mounted], name)
+			}
+		})
 	}
 }
 
@@ -345,6 +426,33 @@ func TestInNewIPCNamespaceReportsLeftovers(t *testing.T) {
 	})
 	if fake.failed {
 		t.Errorf("AllowLeftovers still failed: %q", fake.errors)
+	}
+}
+
+// A queue left in a namespace with PrivateDevShm is reported whether or
+// not the host has a /dev/mqueue directory to mount the namespace's
+// queues on (without one, the check mounts them on a temporary directory).
+func TestInNewIPCNamespaceReportsLeftoverQueue(t *testing.T) {
+	requireQueueListing(t)
+	name := ipctest.Name("ns-leftover")
+	fake := &fakeTB{TB: t}
+	fake.run(func() {
+		ipctest.InNewIPCNamespace(fake, func() {
+			b, _ := unix.ByteSliceFromString("/" + name)
+			attr := [8]int{0, 2, 16, 0}
+			fd, _, errno := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(&b[1])), unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, uintptr(unsafe.Pointer(&attr)), 0, 0)
+			if errno != 0 {
+				t.Errorf("mq_open: %v", errno)
+				return
+			}
+			unix.Close(int(fd))
+		}, ipctest.PrivateDevShm())
+	})
+	if len(fake.errors) != 1 || !strings.Contains(fake.errors[0], "left 1 IPC objects") || !strings.Contains(fake.errors[0], "mqueue "+name) {
+		t.Fatalf("got %q, want one error about the queue %s", fake.errors, name)
+	}
+	if m, _ := filepath.Glob(filepath.Join(os.TempDir(), "ipckit-ns-mqueue-*")); len(m) != 0 {
+		t.Errorf("temporary mqueue mount points left behind: %v", m)
 	}
 }
 
@@ -605,6 +713,7 @@ func TestSkipIfNotSupported(t *testing.T) {
 		{old, wantOld},
 		{errors.New("EIO"), "fail"},
 		{feature.ErrNotSupported, "skip"},
+		{fmt.Errorf("wrapped: %w", errors.ErrUnsupported), "skip"},
 	} {
 		if got := outcome(c.err); got != c.want {
 			t.Errorf("SkipIfNotSupported(%v) did %s, want %s", c.err, got, c.want)

@@ -26,9 +26,11 @@ type nsConfig struct {
 
 // PrivateDevShm also gives the function a private mount namespace with a
 // fresh tmpfs on /dev/shm and, where /dev/mqueue exists, a fresh mqueue
-// mount there. POSIX shared memory and named semaphores live in /dev/shm,
-// which an IPC namespace alone does not isolate; /dev/mqueue lists the
-// queues of the namespace that mounted it.
+// mount there (where it does not, the leak check mounts the namespace's
+// queues on a temporary directory instead, so they are checked too).
+// POSIX shared memory and named semaphores live in /dev/shm, which an IPC
+// namespace alone does not isolate; an mqueue mount lists the queues of
+// the namespace that mounted it.
 func PrivateDevShm() NamespaceOption { return func(c *nsConfig) { c.privateShm = true } }
 
 // AllowLeftovers turns off the check that the function removed every
@@ -67,17 +69,25 @@ func InNewIPCNamespace(t testing.TB, fn func(), opts ...NamespaceOption) {
 		stack    []byte
 		leaks    []string
 		returned bool
+		mqDir    string
 	)
+	defer func() {
+		// A temporary mqueue mount point: the mount went with the
+		// thread's namespace; in ours it is an empty directory.
+		if mqDir != "" && mqDir != "/dev/mqueue" {
+			os.Remove(mqDir)
+		}
+	}()
 	onDiscardedThread(func() {
 		defer func() {
 			if r := recover(); r != nil {
 				panicked, stack = r, debug.Stack()
 			}
 		}()
-		if setupErr = enterNamespaces(cfg.privateShm); setupErr != nil {
+		if mqDir, setupErr = enterNamespaces(cfg.privateShm); setupErr != nil {
 			return
 		}
-		before, err := takeNamespace(cfg.privateShm)
+		before, err := takeNamespace(mqDir)
 		if err != nil {
 			setupErr = err
 			return
@@ -87,7 +97,7 @@ func InNewIPCNamespace(t testing.TB, fn func(), opts ...NamespaceOption) {
 		if cfg.allowLeaks {
 			return
 		}
-		after, err := takeNamespace(cfg.privateShm)
+		after, err := takeNamespace(mqDir)
 		if err != nil {
 			setupErr = err
 			return
@@ -145,50 +155,70 @@ var forceMainThreadPath bool
 
 // enterNamespaces unshares the calling (locked) thread's IPC namespace
 // and, with privateShm, its mount namespace, then mounts fresh /dev/shm
-// and /dev/mqueue file systems that only this thread sees.
-func enterNamespaces(privateShm bool) error {
+// and mqueue file systems that only this thread sees. It returns where the
+// namespace's queues are listed: /dev/mqueue when that directory exists,
+// otherwise a temporary directory (removed by the caller once the thread,
+// and with it the mount, is gone); "" without privateShm.
+func enterNamespaces(privateShm bool) (mqDir string, err error) {
 	flags := unix.CLONE_NEWIPC
 	if privateShm {
 		flags |= unix.CLONE_NEWNS
 	}
 	if err := unix.Unshare(flags); err != nil {
-		return fmt.Errorf("unshare: %w", err)
+		return "", fmt.Errorf("unshare: %w", err)
 	}
 	if !privateShm {
-		return nil
+		return "", nil
 	}
 	// Stop mount events from propagating back to the host's namespace
 	// before mounting anything.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("making / private: %w", err)
+		return "", fmt.Errorf("making / private: %w", err)
 	}
 	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
-		return fmt.Errorf("mounting a tmpfs on /dev/shm: %w", err)
+		return "", fmt.Errorf("mounting a tmpfs on /dev/shm: %w", err)
 	}
-	if fi, err := os.Stat("/dev/mqueue"); err == nil && fi.IsDir() {
-		if err := unix.Mount("mqueue", "/dev/mqueue", "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			return fmt.Errorf("mounting mqueue on /dev/mqueue: %w", err)
+	mqDir = "/dev/mqueue"
+	if fi, err := os.Stat(mqDir); err != nil || !fi.IsDir() {
+		// No mount point in /dev (and making one would change the
+		// host's /dev): mount the namespace's queues where only the
+		// snapshot looks.
+		if mqDir, err = os.MkdirTemp("", "ipckit-ns-mqueue-"); err != nil {
+			return "", err
 		}
 	}
-	return nil
+	if err := unix.Mount("mqueue", mqDir, "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return mqDir, fmt.Errorf("mounting mqueue on %s: %w", mqDir, err)
+	}
+	return mqDir, nil
 }
 
 // takeNamespace snapshots what belongs to the thread's namespace: SysV
-// objects always, named objects only when /dev/shm and /dev/mqueue are
-// private to it.
-func takeNamespace(privateShm bool) (Snapshot, error) {
-	s, err := Take()
-	if err != nil {
-		return nil, err
-	}
-	if !privateShm {
+// objects always, and, when enterNamespaces gave it the namespace's own
+// mqueue mount (mqDir), the private /dev/shm and the queues listed there.
+// It does not use posix.ListQueues: that mounts a fallback instance on
+// another thread, which is in the host's IPC namespace, not this one.
+func takeNamespace(mqDir string) (Snapshot, error) {
+	if mqDir == "" {
+		s, err := take(nil)
 		for k, o := range s {
 			if o.ID < 0 {
 				delete(s, k)
 			}
 		}
+		return s, err
 	}
-	return s, nil
+	return take(func() ([]string, error) {
+		ents, err := os.ReadDir(mqDir)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, len(ents))
+		for i, e := range ents {
+			names[i] = e.Name()
+		}
+		return names, nil
+	})
 }
 
 // IPCNamespaceID returns the identity of the calling thread's IPC

@@ -51,10 +51,9 @@
 // # Message queues
 //
 // OpenQueue applies glibc's mq_open naming (one leading slash, optional
-// here) and returns a Queue whose descriptor is non-blocking and registered
-// with the runtime poller. Send and Receive park the calling goroutine, not
-// an OS thread: a thousand blocked receivers cost a thousand goroutines
-// and no threads. Each call honours its own context; concurrent receivers
+// here) and returns a Queue that waits in the runtime poller. Send and
+// Receive park the calling goroutine, not an OS thread: a thousand blocked
+// receivers cost a thousand goroutines and no threads. Each call honours its own context; concurrent receivers
 // (and senders) on one Queue take turns, and one call's deadline never
 // disturbs another's. With context.Background, Send and Receive do not
 // allocate. TrySend and TryReceive never wait; a queue opened with
@@ -86,6 +85,49 @@
 // give the same Conn over a named pipe, NewEventFD a poller-integrated
 // eventfd in counter or semaphore mode, and SendFiles and RecvFiles pass
 // descriptors (SCM_RIGHTS) to another process over a Unix socket.
+//
+// # Descriptor modes
+//
+// O_NONBLOCK belongs to the open file description, not to the descriptor:
+// every duplicate, and every process that inherits or receives the
+// descriptor, shares it. A process handed a descriptor expects the mode
+// that pipe(2), socketpair(2) and eventfd(2) give, blocking: Python's
+// Connection.recv_bytes raises BlockingIOError on a non-blocking one, and
+// C's read(2) fails with EAGAIN. So this package keeps every descriptor
+// that can reach another process in blocking mode, and never changes the
+// mode of one it adopts, while its own calls still wait in the Go runtime
+// poller (a parked goroutine, no OS thread) and honour their contexts:
+//
+//   - Pipe, OpenFifo and NewEventFD make blocking descriptors; File (on
+//     Conn and EventFD) returns that descriptor, ready for ExtraFiles or
+//     SendFiles.
+//   - A Conn on a pipe or FIFO, and a Queue, do their own I/O through a
+//     private non-blocking open file description of the same object,
+//     opened again through /proc/self/fd (which makes a new description
+//     each time: fifo_open in the kernel's fs/pipe.c). Where that fails
+//     (no /proc, or an object of another user), the descriptor itself is
+//     made non-blocking as a last resort.
+//   - A Conn on a socket reads and writes with MSG_DONTWAIT, which never
+//     waits whatever the mode.
+//   - An EventFD reads with preadv2(RWF_NOWAIT) where the kernel's eventfd
+//     honours that flag (probed at run time), otherwise only after a
+//     zero-timeout poll(2) found the count non-zero, and writes only after
+//     poll(2) found room; see EventFD for the one case where that can
+//     occupy a thread.
+//   - NewConn and EventFDFromFile leave the adopted description's mode as
+//     it is. The poller cannot take a blocking descriptor through
+//     os.NewFile, so a blocking socket or eventfd from elsewhere is watched
+//     by two private epoll instances (one for input, one for output),
+//     which are registered in its place.
+//
+// A Queue's File has the mode OpenQueue was asked for (blocking unless
+// O_NONBLOCK), as mq_open gives it; the Queue's own calls go through a
+// private non-blocking description of the same queue, reopened the same
+// way.
+//
+// SendFiles and EventFDFromFile reach a file's descriptor through its
+// RawConn, never through os.File.Fd, which switches files made by os.Pipe,
+// os.OpenFile or a net.Conn's File method to blocking mode for good.
 //
 // # Errors and cancellation
 //

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,7 +52,11 @@ func unixConnFromFD(fd int) (*net.UnixConn, error) {
 // SendFiles sends msg (at least one byte; a single zero byte is sent if
 // msg is empty) with duplicates of files attached as SCM_RIGHTS, so the
 // receiving process gets its own descriptors for the same open files: a
-// memfd, an eventfd, a message queue, a socket. The caller keeps files.
+// memfd, an eventfd, a message queue, a socket. The caller keeps files,
+// and their mode: SendFiles reaches each descriptor through its RawConn,
+// never through Fd, which would switch a file that os.Pipe, os.OpenFile or
+// a net.Conn's File made to blocking mode and leave reads with a deadline
+// stuck in the kernel.
 func SendFiles(c *net.UnixConn, msg []byte, files ...*os.File) error {
 	if len(files) > MaxFilesPerMessage {
 		return opError("sendmsg", unix.EINVAL)
@@ -61,13 +64,24 @@ func SendFiles(c *net.UnixConn, msg []byte, files ...*os.File) error {
 	if len(msg) == 0 {
 		msg = []byte{0}
 	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
+	// Send duplicates, taken while each file is held open by its RawConn,
+	// so that a concurrent Close of a file cannot turn its number into
+	// another descriptor before the message is sent.
+	fds := make([]int, 0, len(files))
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, f := range files {
+		fd, err := dupFile(f)
+		if err != nil {
+			return err
+		}
+		fds = append(fds, fd)
 	}
 	oob := unix.UnixRights(fds...)
 	n, oobn, err := c.WriteMsgUnix(msg, oob, nil)
-	runtime.KeepAlive(files) // their descriptors must stay open until sent
 	if err != nil {
 		return err
 	}

@@ -27,13 +27,17 @@ func Mkfifo(path string, perm os.FileMode) error {
 // which completes the pending open, and closes both.
 //
 // With unix.O_RDWR (Linux-specific) it opens at once.
+//
+// The descriptor (Conn.File) stays in blocking mode, for a process it is
+// handed to; the Conn does its own I/O through a private non-blocking open
+// file description of the FIFO (see NewConn).
 func OpenFifo(ctx context.Context, path string, flag int) (*Conn, error) {
 	acc := flag & unix.O_ACCMODE
 	flag |= unix.O_CLOEXEC | unix.O_NOFOLLOW
 	var fd int
 	var err error
 	if acc == unix.O_RDWR {
-		fd, err = openRetry(path, flag|unix.O_NONBLOCK, 0)
+		fd, err = openRetry(path, flag&^unix.O_NONBLOCK, 0) // never waits on Linux (fifo_open)
 	} else {
 		fd, err = openFifoWait(ctx, path, flag, acc)
 	}

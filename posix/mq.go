@@ -31,9 +31,14 @@ type QueueAttr struct {
 	NonBlock bool  // Send and Receive return EAGAIN instead of waiting
 }
 
-// Queue is an open POSIX message queue. Its descriptor is non-blocking and
-// lives in the Go runtime poller: Send and Receive park the calling
-// goroutine, not an OS thread, and honour their context. A Queue is safe
+// Queue is an open POSIX message queue whose waits happen in the Go
+// runtime poller: Send and Receive park the calling goroutine, not an OS
+// thread, and honour their context. The descriptor that File returns has
+// the mode OpenQueue was asked for (blocking unless O_NONBLOCK), so that
+// a process it is handed to sees what mq_open would have given it; the
+// Queue's own calls go through a private non-blocking open file
+// description of the same queue (see the package doc, "Descriptor
+// modes"). A Queue is safe
 // for concurrent use; concurrent receivers (senders) take turns, each
 // with its own context.
 type Queue struct {
@@ -56,16 +61,44 @@ type Queue struct {
 
 // queueName applies glibc's mq_open rule (one leading slash, which is then
 // stripped) leniently: the slash is optional, as in musl. What is left must
-// be a single non-empty path component other than "." and "..".
+// be a single non-empty path component other than "." and "..", of at
+// most NAME_MAX bytes. A refused name gives an error matching
+// ErrInvalidName and also the errno that glibc's mq_open and mq_unlink
+// (which pass the rest of the name to the kernel) give for it: EACCES for
+// another '/' or a dot name (lookup_one_len), ENAMETOOLONG beyond NAME_MAX
+// (the mqueue file system's simple_lookup). The empty name is the
+// exception: the kernel's ENOENT (getname) would make a refused name match
+// os.ErrNotExist and pass for a queue that merely does not exist.
 func queueName(name string) (string, error) {
 	s := strings.TrimPrefix(name, "/")
+	var errno unix.Errno
+	switch {
+	case strings.Contains(s, "/") || s == "." || s == "..":
+		errno = unix.EACCES
+	case len(s) > shmname.NameMax:
+		errno = unix.ENAMETOOLONG
+	}
 	if strings.Contains(s, "/") {
-		return "", fmt.Errorf("%w %q: a queue name is one leading '/' and no other", ErrInvalidName, name)
+		return "", nameError{fmt.Errorf("%w %q: a queue name is one leading '/' and no other", ErrInvalidName, name), errno}
 	}
 	// After the one slash the rules are shm_open's: non-empty, not "." or
 	// "..", no NUL, at most NAME_MAX bytes.
-	return shmname.Clean(s, "")
+	k, err := shmname.Clean(s, "")
+	if err != nil && errno != 0 {
+		err = nameError{err, errno}
+	}
+	return k, err
 }
+
+// nameError is an ErrInvalidName error that also matches errno, the error
+// the C library gives for the same name.
+type nameError struct {
+	err   error
+	errno unix.Errno
+}
+
+func (e nameError) Error() string   { return e.err.Error() + " (" + e.errno.Error() + ")" }
+func (e nameError) Unwrap() []error { return []error{e.err, e.errno} }
 
 // OpenQueue opens or creates the queue name ("/name" or "name"), like
 // glibc's mq_open. flag is O_RDONLY, O_WRONLY or O_RDWR, optionally with
@@ -84,7 +117,7 @@ func OpenQueue(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue
 	if attr != nil && flag&unix.O_CREAT != 0 {
 		a = &abi.MqAttr{Maxmsg: int(attr.MaxMsgs), Msgsize: int(attr.MsgSize)}
 	}
-	fd, err := MqOpen(kname, flag|unix.O_NONBLOCK|unix.O_CLOEXEC, uint32(perm.Perm()), a)
+	fd, err := MqOpen(kname, flag|unix.O_CLOEXEC, uint32(perm.Perm()), a)
 	if err != nil {
 		return nil, &os.PathError{Op: "mq_open", Path: "/" + kname, Err: err}
 	}
@@ -93,7 +126,7 @@ func OpenQueue(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "mq_getattr", Path: "/" + kname, Err: err}
 	}
-	p, err := newPollFD(fd, "mqueue:/"+kname)
+	p, err := adoptPollFD(fd, "mqueue:/"+kname)
 	if err != nil {
 		return nil, err
 	}
@@ -112,13 +145,17 @@ func CreateQueue(name string, maxMsgs, msgSize int) (*Queue, error) {
 }
 
 // UnlinkQueue removes the queue name; queues still open stay usable until
-// closed.
+// closed. As glibc's mq_unlink does, it reports the kernel's EPERM (another
+// user's queue in the sticky /dev/mqueue directory) as EACCES.
 func UnlinkQueue(name string) error {
 	kname, err := queueName(name)
 	if err != nil {
 		return &os.PathError{Op: "mq_unlink", Path: name, Err: err}
 	}
 	if err := MqUnlink(kname); err != nil {
+		if err == unix.EPERM {
+			err = unix.EACCES
+		}
 		return &os.PathError{Op: "mq_unlink", Path: "/" + kname, Err: err}
 	}
 	return nil
@@ -133,8 +170,9 @@ func (q *Queue) MsgSize() int { return q.msgSize }
 // MaxMsgs returns mq_maxmsg, the queue's capacity.
 func (q *Queue) MaxMsgs() int { return q.maxMsgs }
 
-// File returns the underlying descriptor (for passing to a child through
-// ExtraFiles or SCM_RIGHTS). It stays owned by the Queue.
+// File returns the queue's descriptor, in the mode OpenQueue was asked
+// for, for passing to a child through ExtraFiles or SCM_RIGHTS. It stays
+// owned by the Queue.
 func (q *Queue) File() *os.File { return q.p.f }
 
 // Unlink removes the queue's name.
@@ -307,9 +345,9 @@ func (q *Queue) Attr() (QueueAttr, error) {
 }
 
 // SetAttr changes what mq_setattr can change, the non-blocking mode, and
-// returns the previous attributes. (The descriptor itself always stays
-// O_NONBLOCK for the poller; NonBlock decides whether Send and Receive
-// wait.)
+// returns the previous attributes. It changes this handle only: NonBlock
+// decides whether Send and Receive wait, and the descriptor File returns
+// keeps its mode.
 func (q *Queue) SetAttr(a QueueAttr) (QueueAttr, error) {
 	old, err := q.Attr()
 	if err != nil {

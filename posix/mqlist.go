@@ -42,8 +42,9 @@ type QueueInfo struct {
 // a new mount namespace (unshare(CLONE_NEWNS), which on Linux affects only
 // that thread), makes every mount private so nothing propagates back,
 // mounts mqueue on a fresh temporary directory, reads it, and lets the
-// thread exit, which discards the namespace and the mount. That needs
-// CAP_SYS_ADMIN; without it ListQueues returns an error matching
+// thread exit, which discards the namespace and the mount (that thread is
+// never the process's main thread, which the Go runtime cannot end). That
+// needs CAP_SYS_ADMIN; without it ListQueues returns an error matching
 // os.ErrPermission. The temporary directory is removed afterwards.
 //
 // Reading a queue's status file opens and closes the queue, which cancels
@@ -67,10 +68,7 @@ func listQueuesPrivateMount() ([]QueueInfo, error) {
 		err error
 	}
 	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread ends with the goroutine, taking its
-		// mount namespace with it.
-		runtime.LockOSThread()
+	onDiscardedThread(func() {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			ch <- result{err: &os.SyscallError{Syscall: "unshare(CLONE_NEWNS) for a private mqueue mount", Err: err}}
 			return
@@ -86,9 +84,38 @@ func listQueuesPrivateMount() ([]QueueInfo, error) {
 		qs, err := readQueueDir(dir)
 		unix.Unmount(dir, unix.MNT_DETACH)
 		ch <- result{qs, err}
-	}()
+	})
 	r := <-ch
 	return r.qs, r.err
+}
+
+// onDiscardedThread runs body on a goroutine locked to an OS thread that
+// the runtime ends when body returns (the goroutine exits still locked),
+// and waits for it, so that what body does to its thread (unshare) dies
+// with the thread. The main thread is never used: the runtime cannot end
+// it and would keep it, in body's namespace, for good. A goroutine that
+// lands on the main thread keeps it locked while body runs on a goroutine
+// of its own, which then cannot be scheduled there, and gives it back
+// unchanged afterwards.
+func onDiscardedThread(body func()) {
+	done := make(chan struct{})
+	go runLockedOffMain(body, done)
+	<-done
+}
+
+func runLockedOffMain(body func(), finished chan<- struct{}) {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		inner := make(chan struct{})
+		go runLockedOffMain(body, inner)
+		<-inner
+		runtime.UnlockOSThread()
+		close(finished)
+		return
+	}
+	defer close(finished)
+	body()
+	// Return still locked: the thread exits with the goroutine.
 }
 
 func readQueueDir(dir string) ([]QueueInfo, error) {

@@ -13,7 +13,7 @@ import (
 	"github.com/ipckit/ipckit/internal/abi"
 )
 
-// sigev_notify values and the mq_notify netlink cookie (abi-facts.md §3.3).
+// sigev_notify values and the mq_notify netlink cookie (docs/ABI.md §4.3).
 const (
 	sigevSignal    = abi.SIGEV_SIGNAL
 	sigevNone      = abi.SIGEV_NONE

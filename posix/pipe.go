@@ -51,17 +51,35 @@ type Conn struct {
 // receive (a Unix stream socket pair); otherwise r only receives and w
 // only sends (a pipe), as multiprocessing.Pipe(duplex=False) returns
 // (reader, writer).
+//
+// Both descriptors are in blocking mode, as multiprocessing.Pipe makes
+// them, so either end's File can be handed to another process (ExtraFiles,
+// SendFiles) that reads and writes it with blocking calls: a Python
+// multiprocessing.connection.Connection, or C's read(2). The Conns
+// themselves still wait in the Go runtime poller, never in a system call:
+// a pipe end does its I/O through a private non-blocking open file
+// description of the same pipe, and a socket end uses MSG_DONTWAIT.
 func Pipe(duplex bool) (r, w *Conn, err error) {
-	var fds [2]int
 	if duplex {
-		fds, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
 			return nil, nil, opError("socketpair", err)
 		}
-	} else {
-		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-			return nil, nil, opError("pipe2", err)
+		r, err = newConn(fds[0], "socketpair", true)
+		if err != nil {
+			unix.Close(fds[1])
+			return nil, nil, err
 		}
+		w, err = newConn(fds[1], "socketpair", true)
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		return r, w, nil
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, opError("pipe2", err)
 	}
 	r, err = NewConn(fds[0], "pipe")
 	if err != nil {
@@ -76,33 +94,65 @@ func Pipe(duplex bool) (r, w *Conn, err error) {
 	return r, w, nil
 }
 
-// NewConn adopts fd (a pipe end, FIFO, or stream socket), makes it
-// non-blocking and registers it with the runtime poller. The Conn owns fd.
+// NewConn adopts fd (a pipe end, FIFO, or stream socket) and waits for it
+// in the runtime poller. The Conn owns fd. It never changes fd's mode
+// (O_NONBLOCK belongs to the open file description, which other processes
+// holding the same descriptor share): a blocking pipe or FIFO end gets a
+// private non-blocking open file description for the Conn's own I/O
+// (reopened through /proc/self/fd; only where that fails, for want of
+// /proc or for a pipe of another user, is fd itself made non-blocking); a
+// blocking socket is watched through private epoll instances and read and
+// written with MSG_DONTWAIT.
 func NewConn(fd int, name string) (*Conn, error) {
-	p, err := newPollFD(fd, name)
+	return newConn(fd, name, false)
+}
+
+// newConn is NewConn; fresh means fd was just created here in non-blocking
+// mode and nobody else holds it (it is registered, then made blocking).
+func newConn(fd int, name string, fresh bool) (*Conn, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, opError("fstat", err)
+	}
+	var p *pollFD
+	var err error
+	if fresh {
+		p, err = newPollFDBlocking(fd, name)
+	} else {
+		p, err = adoptPollFD(fd, name)
+	}
 	if err != nil {
 		return nil, err
 	}
 	c := &Conn{p: p}
+	sock := st.Mode&unix.S_IFMT == unix.S_IFSOCK
+	c.w.sock, c.r.sock = sock, sock
 	c.w.fn = c.w.write
 	c.r.fn = c.r.read
 	c.pl.fn = c.pl.poll
 	return c, nil
 }
 
-// File returns the descriptor, owned by c.
+// File returns the descriptor the Conn was made from, in the mode it was
+// made in (blocking for Pipe and OpenFifo), to hand to another process
+// through ExtraFiles or SendFiles. It stays owned by c. The Conn's own I/O
+// may go through a private open file description of the same pipe (see
+// NewConn), so do not mix reads through File with the Conn's Recv.
 func (c *Conn) File() *os.File { return c.p.f }
 
 // Close closes the descriptor; blocked calls return os.ErrClosed.
 func (c *Conn) Close() error { return opError("close", c.p.close()) }
 
 type frameWriter struct {
-	hdr [4]byte
-	iov [2]unix.Iovec
-	msg []byte
-	off int // bytes of header+message written
-	err error
-	fn  func(uintptr) bool
+	sock bool // sendmsg with MSG_DONTWAIT instead of writev
+	hdr  [4]byte
+	iov  [2]unix.Iovec
+	mh   unix.Msghdr
+	msg  []byte
+	off  int // bytes of header+message written
+	err  error
+	fn   func(uintptr) bool
 }
 
 func (w *frameWriter) write(fd uintptr) bool {
@@ -123,7 +173,16 @@ func (w *frameWriter) write(fd uintptr) bool {
 			w.iov[0].SetLen(total - w.off)
 			n = 1
 		}
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(n))
+		var r uintptr
+		var e unix.Errno
+		if w.sock {
+			w.mh.Iov = &w.iov[0]
+			w.mh.SetIovlen(n)
+			r, _, e = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.mh)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+			w.mh.Iov = nil
+		} else {
+			r, _, e = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(n))
+		}
 		if e == unix.EINTR {
 			continue
 		}
@@ -186,6 +245,7 @@ func (c *Conn) send(ctx context.Context, msg []byte) error {
 }
 
 type frameReader struct {
+	sock bool // recvfrom with MSG_DONTWAIT instead of read
 	hdr  [4]byte
 	hoff int // header bytes read
 	size int // body size once the header is complete
@@ -201,7 +261,7 @@ var errTooSmall = errors.New("buffer too small")
 
 func (r *frameReader) read(fd uintptr) bool {
 	for r.hoff < 4 {
-		n, err := unix.Read(int(fd), r.hdr[r.hoff:])
+		n, err := r.readSome(fd, r.hdr[r.hoff:])
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -233,7 +293,7 @@ func (r *frameReader) read(fd uintptr) bool {
 		return true
 	}
 	for r.boff < r.size {
-		n, err := unix.Read(int(fd), r.buf[r.boff:r.size])
+		n, err := r.readSome(fd, r.buf[r.boff:r.size])
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -249,6 +309,18 @@ func (r *frameReader) read(fd uintptr) bool {
 		r.boff += n
 	}
 	return true
+}
+
+// readSome reads into b (not empty) without blocking.
+func (r *frameReader) readSome(fd uintptr, b []byte) (int, error) {
+	if !r.sock {
+		return unix.Read(int(fd), b)
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // Recv reads the next message into buf and returns its length, waiting

@@ -110,6 +110,10 @@
 //     process exits. Call runtime.LockOSThread in an init function to pin
 //     the main goroutine to the main thread if that matters.
 //   - All processes must share one PID namespace (the lock word holds TIDs).
+//   - The mutex must live in a MAP_SHARED mapping (shared memory, a memfd or
+//     file mapped shared, MAP_SHARED|MAP_ANONYMOUS): [InitMutex] and
+//     [AttachMutex] refuse Go heap memory and private mappings, because the
+//     kernel writes through the robust list's pointers when a thread exits.
 //   - Do not unmap the memory while holding the mutex.
 //
 // Compatible C mutexes: glibc pthread_mutex_t initialised with

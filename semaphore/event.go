@@ -64,11 +64,16 @@ func AttachEvent(mem []byte, off int) (*Event, error) {
 	return &Event{w: w, mem: mem}, nil
 }
 
-// Set sets the event and wakes all its waiters.
-func (e *Event) Set() {
+// Set sets the event and wakes all its waiters. If the wake-up fails (the
+// futex system call is refused), the event is still set and Set returns
+// that error, wrapped: waiters may sleep on until their contexts end.
+func (e *Event) Set() error {
 	if atomic.SwapUint32(e.w, eventSet)&eventWaiters != 0 {
-		futex.Wake(e.w, futex.WakeAll)
+		if _, err := futex.Wake(e.w, futex.WakeAll); err != nil {
+			return wakeErr("event set", err)
+		}
 	}
+	return nil
 }
 
 // Clear resets the event; later Waits block until the next Set.

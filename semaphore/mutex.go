@@ -2,6 +2,7 @@ package semaphore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -12,9 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/futex"
+	"github.com/ipckit/ipckit/internal/procmaps"
 )
 
-// glibc's pthread_mutex_t on 64-bit Linux (abi-facts.md §2.1): the fields
+// glibc's pthread_mutex_t on 64-bit Linux (docs/ABI.md §3.1): the fields
 // ipckit touches are the same on every 64-bit port.
 const (
 	mxLock   = 0  // int __lock: the futex word (owner TID | WAITERS | OWNER_DIED)
@@ -78,7 +80,7 @@ var (
 // matching Unlock, which must be called from the same goroutine. If that
 // goroutine exits while holding the mutex, the Go runtime ends its thread
 // and the kernel releases the mutex as owner-dead at once, except on the
-// main thread, which the runtime keeps (abi-facts.md §2.3): lock from
+// main thread, which the runtime keeps (docs/ABI.md §3.3): lock from
 // goroutines other than the main one where that matters.
 type Mutex struct {
 	base unsafe.Pointer
@@ -103,13 +105,31 @@ func mutexAt(mem []byte, off int) (unsafe.Pointer, error) {
 	if uintptr(p)%8 != 0 {
 		return nil, fmt.Errorf("semaphore: %w: mutex at offset %d is not 8-byte aligned", unix.EINVAL, off)
 	}
+	// The mutex's address goes on the thread's robust list, where the
+	// kernel writes through it when the thread exits, however long after
+	// the memory was freed: Go heap memory (which the collector may free
+	// and reuse) and private mappings (which no other process shares) are
+	// refused.
+	shared, err := procmaps.Shared(uintptr(p), MutexSize)
+	if err != nil {
+		return nil, fmt.Errorf("semaphore: cannot check that the mutex memory is a MAP_SHARED mapping: %w", err)
+	}
+	if !shared {
+		return nil, fmt.Errorf("semaphore: %w: mutex memory at %#x is not a MAP_SHARED mapping (Go heap memory and private mappings cannot hold a robust mutex)", unix.EINVAL, uintptr(p))
+	}
 	return p, nil
 }
 
 // InitMutex initialises a robust, process-shared mutex of type typ at
 // offset off of mem, as C's pthread_mutex_init does with
 // pthread_mutexattr_setrobust(PTHREAD_MUTEX_ROBUST) and
-// setpshared(PTHREAD_PROCESS_SHARED). mem should be a MAP_SHARED mapping.
+// setpshared(PTHREAD_PROCESS_SHARED). The mutex's bytes must lie in a
+// MAP_SHARED mapping (POSIX or System V shared memory, a memfd or file
+// mapped shared, MAP_SHARED|MAP_ANONYMOUS): Go heap memory and private
+// mappings are refused with an error matching unix.EINVAL, because the
+// kernel keeps the mutex's address on the owner thread's robust list and
+// writes through it when the thread exits, even after the memory has been
+// freed. The check reads /proc/self/maps; without /proc it fails.
 func InitMutex(mem []byte, off int, typ MutexType) (*Mutex, error) {
 	p, err := mutexAt(mem, off)
 	if err != nil {
@@ -125,7 +145,8 @@ func InitMutex(mem []byte, off int, typ MutexType) (*Mutex, error) {
 
 // AttachMutex returns the mutex at offset off of mem that InitMutex or C
 // initialised. It accepts only robust, process-shared mutexes without
-// priority inheritance or protection (those use other protocols).
+// priority inheritance or protection (those use other protocols), in a
+// MAP_SHARED mapping as InitMutex requires.
 func AttachMutex(mem []byte, off int) (*Mutex, error) {
 	p, err := mutexAt(mem, off)
 	if err != nil {
@@ -226,8 +247,9 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 			old |= futex.Waiters
 		}
 		assumeWaiters = futex.Waiters
-		if werr := futex.WaitContext(ctx, lock, old); werr != nil {
+		if werr := mutexWait(ctx, lock, old); werr != nil {
 			h.setPending(nil)
+			passLockWake(lock)
 			return werr
 		}
 		old = atomic.LoadUint32(lock)
@@ -236,8 +258,11 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 	if atomic.LoadUint32(m.u32(mxOwner)) == ownerNotRecover {
 		atomic.StoreUint32(m.u32(mxCount), 0)
 		atomic.StoreUint32(lock, 0)
-		futex.Wake(lock, 1) // as glibc's lll_unlock: the word held a TID, so wake
+		_, werr := futex.Wake(lock, 1) // as glibc's lll_unlock: the word held a TID, so wake
 		h.setPending(nil)
+		if werr != nil {
+			return errors.Join(ErrNotRecoverable, wakeErr("pthread_mutex_lock", werr))
+		}
 		return ErrNotRecoverable
 	}
 	atomic.StoreUint32(m.u32(mxCount), 1)
@@ -247,6 +272,29 @@ func (m *Mutex) lock(ctx context.Context, try bool) (err error) {
 	atomic.AddUint32(m.u32(mxNusers), 1)
 	held = true
 	return nil
+}
+
+// mutexWait is the futex wait of a blocked locker: futex.WaitContext,
+// replaceable by tests that need a waiter to consume a wake-up and report
+// a cancellation in one step (which futex_waitv can do).
+var mutexWait = futex.WaitContext
+
+// passLockWake is called by a locker that gives up waiting (cancellation,
+// deadline, an error from the wait). The single wake-up of an Unlock (or of
+// the kernel, for an owner that died with FUTEX_WAITERS set) may have gone
+// to this waiter just as it gave up: futex.WaitContext returns ctx.Err()
+// even when the wait also consumed a real wake-up, and cannot say which.
+// Another waiter would then sleep beside a free lock, or beside one that a
+// newcomer took without FUTEX_WAITERS and will unlock without a wake-up.
+// So unless the lock word shows a live owner with FUTEX_WAITERS set (whose
+// unlock wakes the next waiter), the wake-up is passed on, as Sem.passWake
+// does for semaphores. An extra wake-up is harmless: every waiter re-checks
+// the word, and one woken in vain sets FUTEX_WAITERS again and sleeps.
+func passLockWake(lock *uint32) {
+	if v := atomic.LoadUint32(lock); v&futex.TIDMask != 0 && v&futex.Waiters != 0 && v&futex.OwnerDied == 0 {
+		return
+	}
+	futex.Wake(lock, 1)
 }
 
 // Consistent marks a mutex whose previous owner died as consistent again
@@ -269,7 +317,9 @@ func (m *Mutex) Consistent() error {
 
 // Unlock releases the mutex; it must be called from the goroutine that
 // locked it (ErrNotOwner otherwise). Unlocking after ErrOwnerDead without
-// Consistent makes the mutex permanently unrecoverable, as in C.
+// Consistent makes the mutex permanently unrecoverable, as in C. If waking
+// a waiter fails (the futex system call is refused), the mutex is still
+// released and Unlock returns that error, wrapped.
 func (m *Mutex) Unlock() error {
 	if err := mutexSupported(); err != nil {
 		return err
@@ -300,12 +350,14 @@ func (m *Mutex) Unlock() error {
 	atomic.StoreUint32(m.u32(mxCount), 0)
 	atomic.StoreUint32(m.u32(mxOwner), newOwner)
 	atomic.AddUint32(m.u32(mxNusers), ^uint32(0))
+	var werr error
 	if atomic.SwapUint32(lock, 0)&futex.Waiters != 0 {
-		futex.Wake(lock, 1)
+		_, werr = futex.Wake(lock, 1)
 	}
 	h.setPending(nil)
 	runtime.UnlockOSThread()
-	return nil
+	// Released either way; a failed wake-up may leave a waiter asleep.
+	return wakeErr("pthread_mutex_unlock", werr)
 }
 
 // State returns the raw lock word and owner field, for diagnostics.

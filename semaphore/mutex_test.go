@@ -24,7 +24,7 @@ import (
 func init() {
 	// Keep the main goroutine on the main thread, so that no goroutine
 	// that dies holding a robust mutex runs on m0, which the Go runtime
-	// wedges instead of ending (abi-facts.md §2.3).
+	// wedges instead of ending (docs/ABI.md §3.3).
 	runtime.LockOSThread()
 
 	// mutex-holder PATH OFF MODE: MODE "loop" locks and unlocks the mutex

@@ -16,7 +16,7 @@ import (
 )
 
 // Format selects the in-memory layout and futex protocol of a sem_t. The
-// formats are not interoperable with each other (abi-facts.md §1.4): pick
+// formats are not interoperable with each other (docs/ABI.md §2.3): pick
 // the one the C peers were built against. ipckit never guesses.
 type Format int
 
@@ -65,7 +65,7 @@ func (f Format) align() uintptr {
 }
 
 // glibc32 is true on 32-bit targets, where glibc's sem_t is the 16-byte
-// layout without 64-bit atomics (abi-facts.md §1.2): value = count<<1 |
+// layout without 64-bit atomics (docs/ABI.md §2.1): value = count<<1 |
 // waiters-present bit at offset 0, private at 4, nwaiters at 12.
 const glibc32 = unsafe.Sizeof(uintptr(0)) == 4
 
@@ -251,7 +251,10 @@ func (s *Sem) tryWait() bool {
 }
 
 // Post increments the semaphore and wakes one waiter if there are any
-// (sem_post). At MaxValue it returns ErrOverflow. It does not allocate.
+// (sem_post). At MaxValue it returns ErrOverflow. If the wake-up fails (the
+// futex system call is refused, for instance by a seccomp filter), the
+// value has still been raised, and Post returns that error, wrapped, so
+// that a waiter left asleep does not go unnoticed. It does not allocate.
 func (s *Sem) Post() error {
 	if s.closed.Load() {
 		return errClosed
@@ -270,7 +273,7 @@ func (s *Sem) Post() error {
 				}
 			}
 			if v&1 != 0 {
-				futex.Wake(s.val, 1)
+				return wakeErr("sem_post", s.wake(1))
 			}
 			return nil
 		}
@@ -285,7 +288,7 @@ func (s *Sem) Post() error {
 			}
 		}
 		if d>>32 != 0 {
-			futex.Wake(s.val, 1)
+			return wakeErr("sem_post", s.wake(1))
 		}
 	case Musl123:
 		var v int32
@@ -305,7 +308,7 @@ func (s *Sem) Post() error {
 			}
 		}
 		if v < 0 || w != 0 {
-			futex.Wake(s.val, 1)
+			return wakeErr("sem_post", s.wake(1))
 		}
 	default: // Musl124
 		var v, w uint32
@@ -328,7 +331,7 @@ func (s *Sem) Post() error {
 			if w <= 1 {
 				cnt = futex.WakeAll
 			}
-			futex.Wake(s.val, cnt)
+			return wakeErr("sem_post", s.wake(cnt))
 		}
 	}
 	return nil
@@ -374,8 +377,7 @@ func (s *Sem) waitGlibc(ctx context.Context) error {
 		if uint32(d) == 0 {
 			if err := futex.WaitContext(ctx, s.val, 0); err != nil {
 				d = atomic.AddUint64(s.data, ^uint64(one-1)) // unregister
-				s.passWake(uint32(d), uint32(d>>32))
-				return err
+				return joinWake(err, s.passWake(uint32(d), uint32(d>>32)))
 			}
 			d = atomic.LoadUint64(s.data)
 			continue
@@ -413,6 +415,7 @@ func (s *Sem) waitGlibc32(ctx context.Context) error {
 		v = atomic.LoadUint32(s.val)
 	}
 	// Stop being a registered waiter.
+	var werr error
 	guess := atomic.LoadUint32(s.nw)
 	if guess == 1 {
 		// Maybe the last waiter: clear the bit.
@@ -434,13 +437,18 @@ func (s *Sem) waitGlibc32(ctx context.Context) error {
 			}
 		}
 		if n := o >> 1; n > 0 {
-			futex.Wake(s.val, int(min(n, futex.WakeAll)))
+			werr = s.wake(int(min(n, futex.WakeAll)))
 		}
 	}
 	if err != nil {
-		s.passWake(atomic.LoadUint32(s.val)>>1, final-1)
+		if perr := s.passWake(atomic.LoadUint32(s.val)>>1, final-1); perr != nil {
+			werr = perr
+		}
+		return joinWake(err, werr)
 	}
-	return err
+	// The unit is taken. A failed wake-up above was on behalf of other
+	// waiters; the same failure makes every Post report it.
+	return nil
 }
 
 // waitMusl is musl's sem_timedwait for either waiter marker.
@@ -455,8 +463,7 @@ func (s *Sem) waitMusl(ctx context.Context, marker uint32) error {
 			if s.format == Musl123 && int32(v) < 0 {
 				v = 0
 			}
-			s.passWake(v&MaxValue, w)
-			return err
+			return joinWake(err, s.passWake(v&MaxValue, w))
 		}
 	}
 	return nil
@@ -466,11 +473,36 @@ func (s *Sem) waitMusl(ctx context.Context, marker uint32) error {
 // A Post may have chosen it for its single wake-up just before it left; if
 // units are available and other waiters remain, it passes the wake-up on
 // so none of them sleeps beside an available unit. An extra wake-up is
-// harmless: every waiter re-checks.
-func (s *Sem) passWake(value, waiters uint32) {
+// harmless: every waiter re-checks. It returns the wake-up's error.
+func (s *Sem) passWake(value, waiters uint32) error {
 	if value != 0 && waiters != 0 {
-		futex.Wake(s.val, 1)
+		return s.wake(1)
 	}
+	return nil
+}
+
+// wake wakes up to n waiters on the value word.
+func (s *Sem) wake(n int) error {
+	_, err := futex.Wake(s.val, n)
+	return err
+}
+
+// wakeErr reports a failed wake-up after op has changed the shared state.
+// It allocates only when err is not nil.
+func wakeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("semaphore: %s: the change is made, but waking the waiters failed: %w", op, err)
+}
+
+// joinWake adds a failed pass-on wake-up to the error a giving-up waiter
+// returns (ctx.Err()), so that errors.Is still matches both.
+func joinWake(err, werr error) error {
+	if werr == nil {
+		return err
+	}
+	return errors.Join(err, wakeErr("sem_wait", werr))
 }
 
 // Value returns the current value (sem_getvalue): never negative; zero

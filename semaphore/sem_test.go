@@ -84,7 +84,7 @@ func TestNamedLifecycle(t *testing.T) {
 }
 
 // A glibc sem_t made by Go has exactly the bytes glibc's sem_open writes
-// (abi-facts.md §1.2), and C reads and changes it.
+// (docs/ABI.md §2.1), and C reads and changes it.
 func TestGlibcImageAndCInterop(t *testing.T) {
 	bin := peerBin(t, "")
 	s, name := newNamed(t, Glibc, 5)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -39,39 +41,101 @@ type SysV struct {
 // CreateSysV creates a one-semaphore SysV set for key (sysv.IPCPrivate for
 // a private one whose id is passed to the other processes), mode 0600
 // unless o.Mode says otherwise, and sets its value. It fails with an error
-// matching os.ErrExist if key names a set, unless o.OpenExisting (then the
-// existing set's value is left as it is).
+// matching os.ErrExist if key names a set, unless o.OpenExisting: then it
+// opens or creates the set, and the value is set exactly once, by the
+// process that created the set, however many processes race to open it.
 //
-// The value is set with a semop, not SETVAL, so that the set's
-// Stat().LastOp becomes non-zero exactly when it is initialised: openers
-// that race with the creator can wait for that (the classic SysV
-// initialisation race).
+// That is the classic System V initialisation protocol (W. Richard
+// Stevens, UNIX Network Programming, Volume 2, chapter 11, on semget): the
+// set is created with IPC_CREAT|IPC_EXCL, and the creator sets the value
+// with a semop, not SETVAL, because a semop (even one that adds 0) sets
+// the set's sem_otime (Stat().LastOp), which SETVAL leaves at zero. A
+// process that loses the race opens the existing set and waits until
+// sem_otime is non-zero. That wait is bounded: a creator that dies between
+// semget and its semop leaves a set that is never initialised, and an
+// opener then fails after about 10 seconds with an error matching
+// unix.ETIMEDOUT (remove such a set and try again). For the same reason a
+// set that a C process created and initialised with SETVAL (or SETALL) is
+// seen as initialised only once some process has done a semop on it; C
+// peers that share the key should follow the same protocol.
 func CreateSysV(key sysv.Key, value int, o *sysv.Options) (*SysV, error) {
 	if value < 0 || value > SysVMaxValue {
 		return nil, fmt.Errorf("semaphore: %w: SysV value %d outside 0..%d", unix.EINVAL, value, SysVMaxValue)
 	}
-	set, err := sysv.CreateSemSet(key, 1, o)
-	existed := false
-	if err == nil && o != nil && o.OpenExisting && key != sysv.IPCPrivate {
-		// Created or opened? A fresh set has never been operated on.
-		st, serr := set.Stat()
-		if serr != nil {
-			return nil, serr
-		}
-		existed = !st.LastOp.IsZero()
-	}
-	if err != nil {
-		return nil, err
-	}
-	s := &SysV{set: set, flg: sysv.SEM_UNDO}
-	if !existed {
-		op := sysv.Sembuf{Num: 0, Op: int16(value), Flg: sysv.IPC_NOWAIT}
-		if err := set.Op(context.Background(), op); err != nil {
-			set.Remove()
+	if o == nil || !o.OpenExisting || key == sysv.IPCPrivate {
+		set, err := sysv.CreateSemSet(key, 1, o)
+		if err != nil {
 			return nil, err
 		}
+		return initSysV(set, value)
 	}
-	return s, nil
+	excl := *o
+	excl.OpenExisting = false
+	for attempt := 0; ; attempt++ {
+		set, err := sysv.CreateSemSet(key, 1, &excl)
+		if err == nil {
+			return initSysV(set, value) // we created it: we initialise it
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		set, err = sysv.OpenSemSet(key)
+		if errors.Is(err, os.ErrNotExist) && attempt < 100 {
+			continue // removed between our two semgets: try to create it again
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := awaitSysVInit(set, key); err != nil {
+			return nil, err
+		}
+		return &SysV{set: set, flg: sysv.SEM_UNDO}, nil
+	}
+}
+
+// initSysV sets a freshly created set's value with a semop, which also
+// marks it initialised (sem_otime); on failure it removes the set.
+func initSysV(set *sysv.SemSet, value int) (*SysV, error) {
+	op := sysv.Sembuf{Num: 0, Op: int16(value), Flg: sysv.IPC_NOWAIT}
+	if err := set.Op(context.Background(), op); err != nil {
+		set.Remove()
+		return nil, err
+	}
+	return &SysV{set: set, flg: sysv.SEM_UNDO}, nil
+}
+
+// defaultSysVInitWait bounds how long an opener waits for another
+// process's creator to initialise a set; sysvInitWait is it, changed by
+// tests.
+const defaultSysVInitWait = 10 * time.Second
+
+var sysvInitWait = defaultSysVInitWait
+
+// awaitSysVInit waits until the set's sem_otime is non-zero, that is until
+// its creator's initialising semop has run. The creator does that right
+// after semget, so the wait is normally a few microseconds; the kernel
+// offers nothing to sleep on for it, so it polls with exponential backoff
+// (from 10µs to 10ms), for at most sysvInitWait.
+func awaitSysVInit(set *sysv.SemSet, key sysv.Key) error {
+	deadline := time.Now().Add(sysvInitWait)
+	backoff := 10 * time.Microsecond
+	for {
+		st, err := set.Stat()
+		if err != nil {
+			return err
+		}
+		if !st.LastOp.IsZero() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("semaphore: SysV set %d (key %#x) was created but not initialised within %v (its creator may have died before its first semop; remove the set): %w",
+				set.ID(), uint32(key), sysvInitWait, os.NewSyscallError("semop", unix.ETIMEDOUT))
+		}
+		time.Sleep(backoff)
+		if backoff < 10*time.Millisecond {
+			backoff *= 2
+		}
+	}
 }
 
 // OpenSysV opens the existing set for key and uses its semaphore num.

@@ -7,14 +7,20 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/race"
 	"github.com/ipckit/ipckit/internal/testenv"
+	"github.com/ipckit/ipckit/ipctest"
 	"github.com/ipckit/ipckit/sysv"
 )
 
@@ -191,5 +197,119 @@ func TestSysVZeroAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Fatalf("%v allocs per Post/TryWait/Post/Wait, want 0", n)
+	}
+}
+
+func init() {
+	// sysv-opener KEY VALUE: maps the start line on fd 3 (a memfd), counts
+	// itself in at word 1 and spins until word 0 turns non-zero, so that
+	// all openers of a round start at once, then calls CreateSysV(KEY,
+	// VALUE, OpenExisting) and exits.
+	testenv.RegisterChild("sysv-opener", func(args []string) int {
+		key, _ := strconv.ParseInt(args[0], 10, 32)
+		value, _ := strconv.Atoi(args[1])
+		mem, err := unix.Mmap(3, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mmap:", err)
+			return 2
+		}
+		w := (*[2]uint32)(unsafe.Pointer(&mem[0]))
+		atomic.AddUint32(&w[1], 1)
+		t0 := time.Now()
+		for i := 1; atomic.LoadUint32(&w[0]) == 0; i++ {
+			if i%(1<<20) == 0 && time.Since(t0) > time.Minute {
+				fmt.Fprintln(os.Stderr, "no start signal within a minute")
+				return 2
+			}
+		}
+		if _, err := CreateSysV(sysv.Key(key), value, &sysv.Options{OpenExisting: true}); err != nil {
+			fmt.Fprintln(os.Stderr, "CreateSysV:", err)
+			return 1
+		}
+		return 0
+	})
+}
+
+// Processes racing to open-or-create one keyed set initialise it exactly
+// once: whoever creates it sets the value, everyone else waits for that and
+// adds nothing. Before the fix (create without IPC_EXCL, then "never
+// operated on" from sem_otime decided who initialises) two racers both saw
+// sem_otime 0 and both added the value: the final value was 2N or more in
+// some round.
+func TestSysVOpenExistingRaceInitialisesOnce(t *testing.T) {
+	const (
+		openers = 3
+		value   = 5
+	)
+	rounds := 300
+	if testing.Short() || race.Enabled {
+		rounds = 100
+	}
+	for r := 0; r < rounds; r++ {
+		key := sysv.Key(ipctest.Key())
+		t.Cleanup(func() {
+			if s, err := sysv.OpenSemSet(key); err == nil {
+				s.Remove()
+			}
+		})
+		fd, err := unix.MemfdCreate("start", unix.MFD_CLOEXEC)
+		mustf(t, err, "memfd")
+		start := os.NewFile(uintptr(fd), "start")
+		mustf(t, start.Truncate(4096), "truncate")
+		mem, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		mustf(t, err, "mmap")
+		w := (*[2]uint32)(unsafe.Pointer(&mem[0]))
+		var cmds []*exec.Cmd
+		for i := 0; i < openers; i++ {
+			cmd := testenv.Child(t, "sysv-opener", strconv.Itoa(int(key)), strconv.Itoa(value))
+			cmd.ExtraFiles = []*os.File{start}
+			// A -race child otherwise sleeps 1s in exit (atexit_sleep_ms).
+			cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+			mustf(t, cmd.Start(), "start opener")
+			cmds = append(cmds, cmd)
+		}
+		start.Close()
+		eventually(t, "the openers to reach the start line", func() bool { return atomic.LoadUint32(&w[1]) == openers })
+		atomic.StoreUint32(&w[0], 1) // go
+		for _, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("round %d: opener: %v", r, err)
+			}
+		}
+		unix.Munmap(mem)
+		set, err := sysv.OpenSemSet(key)
+		mustf(t, err, "round %d: open", r)
+		v, err := set.Value(0)
+		mustf(t, err, "round %d: value", r)
+		mustf(t, set.Remove(), "remove")
+		if v != value {
+			t.Fatalf("round %d: %d racing openers left the value at %d, want %d (initialised more than once)", r, openers, v, value)
+		}
+	}
+}
+
+// An opener that finds a set whose creator never initialised it (it died
+// between semget and its first semop) gives up after a bounded wait with
+// an error matching unix.ETIMEDOUT, instead of adding the value itself or
+// waiting for ever.
+func TestSysVOpenExistingUninitialised(t *testing.T) {
+	key := sysv.Key(ipctest.Key())
+	set, err := sysv.CreateSemSet(key, 1, nil) // created, never operated on
+	mustf(t, err, "create")
+	t.Cleanup(func() { set.Remove() })
+	sysvInitWait = 50 * time.Millisecond
+	t.Cleanup(func() { sysvInitWait = defaultSysVInitWait })
+	if _, err := CreateSysV(key, 3, &sysv.Options{OpenExisting: true}); !errors.Is(err, unix.ETIMEDOUT) {
+		t.Fatalf("OpenExisting on a set never initialised: %v, want ETIMEDOUT", err)
+	}
+	if v, _ := set.Value(0); v != 0 {
+		t.Fatalf("value %d: the opener initialised a set it did not create", v)
+	}
+	// Once the creator's semop has run, openers proceed and leave the value.
+	mustf(t, set.Op(context.Background(), sysv.Sembuf{Num: 0, Op: 3}), "creator's semop")
+	s, err := CreateSysV(key, 3, &sysv.Options{OpenExisting: true})
+	mustf(t, err, "OpenExisting on an initialised set")
+	if v := sysvValue(t, s); v != 3 {
+		t.Fatalf("value %d, want 3", v)
 	}
 }

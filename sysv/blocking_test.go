@@ -283,3 +283,88 @@ func TestSendReceiveAcrossGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoWaitManyOps: with more operations than Op's fast path takes (8)
+// and a deadline, an operation with IPC_NOWAIT that cannot proceed is
+// EAGAIN, as with fewer operations, not context.DeadlineExceeded.
+func TestNoWaitManyOps(t *testing.T) {
+	for _, n := range []int{1, 8, 9, 12} {
+		s := newSemSet(t, n)
+		ops := make([]sysv.Sembuf, n)
+		for i := range ops {
+			ops[i] = sysv.Sembuf{Num: uint16(i), Op: 0} // wait-for-zero: proceeds at once
+		}
+		ops[n-1] = sysv.Sembuf{Num: uint16(n - 1), Op: -1, Flg: sysv.IPC_NOWAIT} // value 0: cannot
+		ctx, cancel := context.WithTimeout(bg, time.Minute)
+		err := s.Op(ctx, ops...)
+		cancel()
+		if !errors.Is(err, unix.EAGAIN) || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%d ops, one IPC_NOWAIT that cannot proceed, deadline in a minute: %v, want EAGAIN", n, err)
+		}
+		// Without the IPC_NOWAIT the deadline is what ends it.
+		ops[n-1].Flg = 0
+		ctx, cancel = context.WithTimeout(bg, 20*time.Millisecond)
+		err = s.Op(ctx, ops...)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%d ops that block until the deadline: %v, want context.DeadlineExceeded", n, err)
+		}
+	}
+}
+
+// TestSemopEINTR sends SIGURG, the signal the Go runtime uses for
+// asynchronous preemption, to a thread blocked in semop: the raw call
+// returns EINTR (the kernel never restarts semop), which is how raw
+// callers see preemption; SemSet.Op, with and without a cancellable
+// context, retries it and returns only when it has taken the unit.
+func TestSemopEINTR(t *testing.T) {
+	s := newSemSet(t, 1)
+	run := func(op func() error) (tid int, res <-chan error) {
+		tids := make(chan int)
+		out := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- unix.Gettid()
+			out <- op()
+		}()
+		return <-tids, out
+	}
+	interrupt := func(tid int, res <-chan error) (error, bool) {
+		for i := 0; i < 100; i++ {
+			_ = unix.Tgkill(unix.Getpid(), tid, unix.SIGURG)
+			select {
+			case err := <-res:
+				return err, true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		return nil, false
+	}
+	tid, res := run(func() error { return sysv.Semop(s.ID(), []sysv.Sembuf{{Num: 0, Op: -1}}) })
+	if err, ok := interrupt(tid, res); !ok || err != unix.EINTR {
+		t.Fatalf("raw semop under SIGURG: returned=%v err=%v, want EINTR", ok, err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	for name, c := range map[string]context.Context{"Background": bg, "cancellable": ctx} {
+		tid, res := run(func() error { return s.Op(c, sysv.Sembuf{Num: 0, Op: -1}) })
+		if err, done := interrupt(tid, res); done {
+			t.Fatalf("SemSet.Op(%s) returned under SIGURG: %v; it must retry EINTR", name, err)
+		}
+		if err := s.Op(bg, sysv.Sembuf{Num: 0, Op: 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-res:
+			if err != nil {
+				t.Fatalf("SemSet.Op(%s) after the signals: %v", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("SemSet.Op(%s) never returned", name)
+		}
+	}
+	if v, _ := s.Value(0); v != 0 {
+		t.Fatalf("value %d after two posts and two takes, want 0", v)
+	}
+}

@@ -18,6 +18,27 @@
 // match [os.ErrNotExist], [os.ErrExist], [os.ErrPermission] and the
 // [golang.org/x/sys/unix.Errno] values with [errors.Is].
 //
+// # EINTR in the raw layer
+//
+// The raw blocking calls ([Msgsnd], [Msgrcv], [Semop], [Semtimedop] without
+// IPC_NOWAIT) return [golang.org/x/sys/unix.EINTR] whenever a signal
+// reaches the thread while it is blocked: the kernel never restarts them
+// after a signal handler, whatever SA_RESTART says (ipc/msg.c and
+// ipc/sem.c return -EINTR, or -ERESTARTNOHAND, which becomes EINTR when a
+// handler runs). A Go program does not need to send a signal of its own for
+// this to happen: the runtime's asynchronous preemption sends SIGURG to
+// its threads, and a preemption request that lands just as a thread enters
+// one of these calls interrupts it (a few per thousand blocking calls in a
+// busy program; none with GODEBUG=asyncpreemptoff=1). The raw layer keeps
+// the kernel's semantics, as golang.org/x/sys does, so callers of these
+// four must retry EINTR themselves; for Semtimedop, recompute the time
+// left from an absolute deadline, because the kernel does not update the
+// relative timeout it was given (see the example of Semtimedop).
+//
+// The handle layer does that for you: [Queue.Send], [Queue.Receive] and
+// [SemSet.Op] retry EINTR and never return it, and return only when the
+// call completes, fails otherwise, or the context is done.
+//
 // # Persistence
 //
 // System V objects outlive the process that made them. Remove what you

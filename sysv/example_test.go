@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipckit/ipckit/sysv"
 )
 
@@ -73,4 +75,32 @@ func ExampleSegment_Attach() {
 	st, _ := seg.Stat()
 	fmt.Println(m.Len(), st.Attaches)
 	// Output: 4096 1
+}
+
+// The raw blocking calls return EINTR when a signal interrupts them, and
+// in a Go program the runtime's preemption signal can do that at any time:
+// retry. A relative timeout must be recomputed from a deadline on each
+// try. (SemSet.Op does all of this for you.)
+func ExampleSemtimedop_retryEINTR() {
+	s, err := sysv.CreateSemSet(sysv.IPCPrivate, 1, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Remove()
+	id := s.ID()
+	sysv.Semop(id, []sysv.Sembuf{{Num: 0, Op: 1}}) // value 1
+
+	ops := []sysv.Sembuf{{Num: 0, Op: -1}}
+	deadline := time.Now().Add(time.Second)
+	for {
+		ts := sysv.NsecToTimespec(int64(max(time.Until(deadline), 0)))
+		err = sysv.Semtimedop(id, ops, &ts)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	fmt.Println("took a unit:", err == nil)
+	// Output:
+	// took a unit: true
 }

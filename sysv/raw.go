@@ -35,7 +35,10 @@ func Msgget(key Key, msgflg int) (int, error) { return msgget(int32(key), msgflg
 // Msgsnd sends msgp, a struct msgbuf image: a C long message type
 // (SizeofLong bytes, native byte order; see Msgbuf) followed by the text.
 // msgsz is len(msgp)-SizeofLong. A buffer shorter than the header gives
-// EINVAL without a system call.
+// EINVAL without a system call. While it blocks (a full queue, no
+// IPC_NOWAIT) any signal makes it return EINTR, the Go runtime's own
+// preemption signal included: retry (see "EINTR in the raw layer" in the
+// package doc).
 func Msgsnd(msqid int, msgp []byte, msgflg int) error {
 	if len(msgp) < SizeofLong {
 		return unix.EINVAL
@@ -48,6 +51,9 @@ func Msgsnd(msqid int, msgp []byte, msgflg int) error {
 // msgtyp selects as in msgrcv(2): 0 the first message, >0 the first of
 // that type (or, with MSG_EXCEPT, of another type), <0 the lowest type not
 // above -msgtyp; with MSG_COPY it is a 0-based index (IPC_NOWAIT required).
+// While it blocks any signal makes it return EINTR, the Go runtime's own
+// preemption signal included: retry (see "EINTR in the raw layer" in the
+// package doc).
 func Msgrcv(msqid int, msgp []byte, msgtyp int, msgflg int) (int, error) {
 	if len(msgp) < SizeofLong {
 		return 0, unix.EINVAL
@@ -75,13 +81,19 @@ func MsgctlInfo(cmd int, buf *Msginfo) (int, error) {
 func Semget(key Key, nsems, semflg int) (int, error) { return semget(int32(key), nsems, semflg) }
 
 // Semop performs the operations atomically (semop(2)), blocking unless
-// each operation that would block has IPC_NOWAIT.
+// each operation that would block has IPC_NOWAIT. While it blocks any
+// signal makes it return EINTR, the Go runtime's own preemption signal
+// included: retry (see "EINTR in the raw layer" in the package doc).
 func Semop(semid int, sops []Sembuf) error {
 	return Semtimedop(semid, sops, nil)
 }
 
 // Semtimedop is Semop with a relative timeout; nil waits forever. A
-// timeout is reported as EAGAIN, as the kernel does.
+// timeout is reported as EAGAIN, as the kernel does. While it blocks any
+// signal makes it return EINTR, the Go runtime's own preemption signal
+// included: retry with the time left until a deadline of your own, since
+// the kernel does not shorten the relative timeout it was given (see the
+// example, and "EINTR in the raw layer" in the package doc).
 func Semtimedop(semid int, sops []Sembuf, timeout *Timespec) error {
 	if len(sops) == 0 {
 		return semtimedop(semid, nil, 0, timeout)

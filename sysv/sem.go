@@ -56,7 +56,9 @@ func (s *SemSet) Len() int { return s.n }
 // and IPC_NOWAIT (fail with EAGAIN instead of waiting). Op waits until it
 // can proceed, ctx is done (ctx.Err(), with context.DeadlineExceeded at a
 // deadline, which the kernel enforces through semtimedop), or the set is
-// removed (EIDRM). It does not allocate when it need not wait, nor for up
+// removed (EIDRM). An operation with IPC_NOWAIT that cannot proceed makes
+// Op fail with EAGAIN, with or without a deadline, for any number of
+// operations. It does not allocate when it need not wait, nor for up
 // to 8 operations when ctx is context.Background.
 func (s *SemSet) Op(ctx context.Context, ops ...Sembuf) error {
 	if len(ops) == 0 {
@@ -73,14 +75,18 @@ func (s *SemSet) Op(ctx context.Context, ops ...Sembuf) error {
 	if err := ctx.Err(); err != nil {
 		return wrap("semop", err)
 	}
+	// Whether the caller asked for IPC_NOWAIT on any operation: then
+	// EAGAIN can be that operation's answer rather than a timeout.
+	callerNoWait := false
+	for i := range ops {
+		callerNoWait = callerNoWait || ops[i].Flg&IPC_NOWAIT != 0
+	}
 	// First try without waiting, so that an uncontended operation costs
 	// one system call and no locked thread.
 	var tmp [8]Sembuf
-	try := tmp[:0]
-	callerNoWait := false
 	if len(ops) <= len(tmp) {
+		try := tmp[:0]
 		for _, op := range ops {
-			callerNoWait = callerNoWait || op.Flg&IPC_NOWAIT != 0
 			op.Flg |= IPC_NOWAIT
 			try = append(try, op)
 		}
@@ -102,7 +108,10 @@ func (s *SemSet) Op(ctx context.Context, ops ...Sembuf) error {
 		}
 		ts := NsecToTimespec(int64(left))
 		e := errnoOf(Semtimedop(s.id, ops, &ts))
-		if e == unix.EAGAIN && !callerNoWait {
+		// EAGAIN is the timeout, unless an operation of the caller's
+		// has IPC_NOWAIT and the deadline has not passed: then it is
+		// that operation's answer.
+		if e == unix.EAGAIN && (!callerNoWait || !time.Now().Before(deadline)) {
 			timedOut = true
 		}
 		return e

@@ -10,14 +10,16 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ipckit bench: every transport side by side in one run, on this machine,
-// with ratios to the SPSC ring. Two-process transports re-execute this
+// with ratios to one baseline row. Two-process transports re-execute this
 // binary (os.Executable) as the second process; the C ring is built at run
-// time from mmapring.h with cc.
+// time from mmapring.h with cc. The rows and targets are tables in
+// bench_rows.go; output formats are in bench_out.go and bench_svg.go.
 
 const benchChildEnv = "IPCKIT_BENCH_CHILD"
 
@@ -50,11 +52,11 @@ type batcher interface {
 }
 
 // transport describes one row. Exactly one of the measurement styles is
-// set: go (parent and a re-executed child talk through conns), inproc
-// (two goroutines), or custom functions.
+// set: setup/open (parent and a re-executed child talk through conns),
+// inproc (two goroutines), or custom tput/rtt functions.
 type transport struct {
 	name     string
-	kind     string // group in the table
+	short    string // the name in "vs ..." column headers when this row is the baseline
 	rttOnly  bool
 	tputOnly bool
 	// setup creates the kernel objects for a two-process run and returns
@@ -71,36 +73,29 @@ type transport struct {
 	sizeOK func(size int) string
 	batch  bool
 	mode   string // passed to setup/open: "spin" or "sleep"
-	order  int    // row order
 }
 
-var transports []*transport
-
-func addTransport(t *transport) bool {
-	transports = append(transports, t)
-	sort.SliceStable(transports, func(i, j int) bool { return transports[i].order < transports[j].order })
-	return true
+func (t *transport) label() string {
+	if t.short != "" {
+		return t.short
+	}
+	return t.name
 }
 
-// Row names (the targets refer to them).
-const (
-	nameSPSC      = "mmapring SPSC"
-	nameSPSCBatch = "mmapring SPSC SendBatch(32)"
-	nameSPSCSleep = "mmapring SPSC no-spin (sleeping)"
-	nameMPMC      = "mmapring MPMC"
-	nameCRing     = "C ring (mmapring.h)"
-	namePipe      = "pipe"
-	nameSock      = "unix socketpair"
-	nameSysV      = "SysV msg queue"
-	nameMQ        = "POSIX mq"
-	nameChan      = "Go chan (1 process)"
-	nameRawLine   = "raw cache-line ping-pong"
-	nameRawFutex  = "raw futex ping-pong"
-)
+// benchTarget is one of the project's targets: a's value over b's.
+type benchTarget struct {
+	desc string
+	a, b string
+	rtt  bool // compare RTT p50 (at most want) instead of throughput (at least want)
+	want float64
+	size int
+}
 
 type result struct {
 	t        *transport
-	skip     string
+	size     int
+	skip     string // why the row was not measured at this size
+	err      string // why the measurement failed
 	msgsPerS float64
 	mbPerS   float64
 	p50, p99 time.Duration
@@ -108,26 +103,123 @@ type result struct {
 	hasRTT   bool
 }
 
-func runBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("bench", stderr)
-	sizes := fs.String("sizes", "64,65536", "comma-separated message sizes in bytes")
-	dur := fs.Duration("time", 250*time.Millisecond, "duration of each throughput measurement")
-	rtt := fs.Duration("rtt-time", 150*time.Millisecond, "duration of each round-trip measurement")
-	long := fs.Bool("long", false, "measure 8× longer and repeat 3 times, reporting medians")
-	repeats := fs.Int("repeat", 1, "repeat each measurement and report the median")
-	only := fs.String("only", "", "comma-separated substrings: run only matching transports")
-	quick := fs.Bool("quick", false, "tiny measurements (a smoke test, numbers meaningless)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func (r *result) ok() bool { return r.skip == "" && r.err == "" }
+
+// benchRun is everything one run measured, for every output format.
+type benchRun struct {
+	opts     benchOpts
+	sizes    []int
+	rows     []*transport
+	baseline *transport
+	results  map[int][]*result // by size, in row order
+}
+
+func (b *benchRun) find(size int, name string) *result {
+	for _, r := range b.results[size] {
+		if r.t.name == name {
+			return r
+		}
 	}
-	o := benchOpts{dur: *dur, rttDur: *rtt, rttMax: 200000, repeats: *repeats}
+	return nil
+}
+
+// ratios returns this row's throughput and RTT p50 over the baseline's
+// (0 where either is missing).
+func (b *benchRun) ratios(r *result) (tput, p50 float64) {
+	ref := b.find(r.size, b.baseline.name)
+	if ref == nil || !ref.ok() || !r.ok() {
+		return 0, 0
+	}
+	if r.hasTput && ref.hasTput && ref.msgsPerS > 0 {
+		tput = r.msgsPerS / ref.msgsPerS
+	}
+	if r.hasRTT && ref.hasRTT && ref.p50 > 0 {
+		p50 = float64(r.p50) / float64(ref.p50)
+	}
+	return tput, p50
+}
+
+// targetStatus evaluates a target: "met", "missed", "not measured" (a
+// row was run but skipped or failed) or "not run" (a row was not
+// selected, or the size was not measured).
+func (b *benchRun) targetStatus(tg benchTarget) (status string, ratio float64) {
+	if _, ok := b.results[tg.size]; !ok {
+		return "not run", 0
+	}
+	a, c := b.find(tg.size, tg.a), b.find(tg.size, tg.b)
+	if a == nil || c == nil {
+		return "not run", 0
+	}
+	switch {
+	case tg.rtt && a.hasRTT && c.hasRTT && c.p50 > 0:
+		ratio = float64(a.p50) / float64(c.p50)
+	case !tg.rtt && a.hasTput && c.hasTput && c.msgsPerS > 0:
+		ratio = a.msgsPerS / c.msgsPerS
+	default:
+		return "not measured", 0
+	}
+	if (tg.rtt && ratio <= tg.want) || (!tg.rtt && ratio >= tg.want) {
+		return "met", ratio
+	}
+	return "missed", ratio
+}
+
+func runBench(args []string, stdout, stderr io.Writer) int {
+	c := newCLI("bench", "bench [flags]",
+		"Measure every transport on this machine in one run: throughput (messages per\n"+
+			"second from one process to another) and round trip (a ping-pong's p50 and\n"+
+			"p99), for each message size, with ratios to one baseline row and the\n"+
+			"project's targets. Progress goes to stderr (-q silences it); the table, or\n"+
+			"-json or -csv, to stdout. Numbers from one run on a shared or virtual machine\n"+
+			"swing; use -repeat or -long for medians. The exit status is 1 if a row failed.",
+		stdout, stderr)
+	sizes := c.fs.String("sizes", "64,65536", "comma-separated message `SIZES` in bytes (8 .. 1048576)")
+	dur := c.fs.Duration("time", 250*time.Millisecond, "`DURATION` of each throughput measurement (> 0)")
+	rttDur := c.fs.Duration("rtt-time", 150*time.Millisecond, "`DURATION` of each round-trip measurement (> 0)")
+	long := c.fs.Bool("long", false, "measure 8× longer and repeat at least 3 times")
+	repeats := c.fs.Int("repeat", 1, "repeat each measurement `N` times (>= 1) and report the median")
+	only := c.fs.String("only", "", "comma-separated `WORDS`: run only the rows whose name contains one (case-insensitive)")
+	baseline := c.fs.String("baseline", "", "the `ROW` ratios are taken against (default mmapring SPSC, or the first row run)")
+	quick := c.fs.Bool("quick", false, "tiny measurements: a smoke test, the numbers mean nothing")
+	asJSON := c.fs.Bool("json", false, "print every row, ratio and target as JSON instead of the table")
+	asCSV := c.fs.Bool("csv", false, "print every row, ratio and target as CSV instead of the table")
+	svg := c.fs.String("svg", "", "also write a bar chart (log scale) of throughput and round trip to `FILE`")
+	quiet := c.fs.Bool("q", false, "no progress on stderr")
+	var ex strings.Builder
+	ex.WriteString("rows:\n")
+	for _, t := range transports {
+		fmt.Fprintf(&ex, "  %s\n", t.name)
+	}
+	ex.WriteString("\ntargets:\n")
+	for _, tg := range benchTargets {
+		fmt.Fprintf(&ex, "  %s (%d-byte messages)\n", tg.desc, tg.size)
+	}
+	ex.WriteString("\nexamples:\n  ipckit bench -only spsc,pipe -sizes 64\n  ipckit bench -repeat 5 -svg bench.svg\n  ipckit bench -quick -json")
+	c.extra = ex.String()
+	pos, done, st := c.parse(args)
+	if done {
+		return st
+	}
+	switch {
+	case len(pos) > 0:
+		return c.usageErr("unexpected argument %q (bench takes only flags)", pos[0])
+	case *repeats < 1:
+		return c.usageErr("-repeat %d: must be at least 1", *repeats)
+	case *dur <= 0:
+		return c.usageErr("-time %v: must be positive", *dur)
+	case *rttDur <= 0:
+		return c.usageErr("-rtt-time %v: must be positive", *rttDur)
+	case *asJSON && *asCSV:
+		return c.usageErr("-json and -csv: choose one")
+	case *quick && *long:
+		return c.usageErr("-quick and -long: choose one")
+	}
+	o := benchOpts{dur: *dur, rttDur: *rttDur, rttMax: 200000, repeats: *repeats}
 	if *long {
 		o.dur *= 8
 		o.rttDur *= 8
 		o.rttMax *= 8
-		if o.repeats < 3 {
-			o.repeats = 3
-		}
+		o.repeats = max(o.repeats, 3)
 	}
 	if *quick {
 		o = benchOpts{dur: 5 * time.Millisecond, rttDur: 5 * time.Millisecond, rttMax: 200, repeats: 1}
@@ -136,45 +228,244 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 8 || n > 1<<20 {
-			fmt.Fprintf(stderr, "ipckit bench: bad size %q (8 .. 1048576)\n", s)
-			return 2
+			return c.usageErr("-sizes: bad size %q (8 .. 1048576)", s)
 		}
 		szs = append(szs, n)
 	}
-	var sel []*transport
-	for _, t := range transports {
-		if *only == "" {
-			sel = append(sel, t)
-			continue
-		}
-		for _, w := range strings.Split(*only, ",") {
-			if w != "" && strings.Contains(strings.ToLower(t.name), strings.ToLower(w)) {
-				sel = append(sel, t)
-				break
-			}
-		}
+	sel, err := selectRows(*only)
+	if err != nil {
+		return c.usageErr("-only: %v", err)
 	}
+	base, err := pickBaseline(*baseline, sel)
+	if err != nil {
+		return c.usageErr("-baseline: %v", err)
+	}
+	var svgFile *os.File
+	if *svg != "" {
+		// Open it now, so a bad path fails before minutes of measuring.
+		svgFile, err = os.Create(*svg)
+		if err != nil {
+			return c.fail("-svg: %v", err)
+		}
+		defer svgFile.Close()
+	}
+
 	defer cleanupCRing()
-	fmt.Fprintf(stdout, "ipckit bench: %d transports, sizes %v, throughput %v, round trip %v, repeat %d (median)\n",
-		len(sel), szs, o.dur, o.rttDur, o.repeats)
-	fmt.Fprintf(stdout, "two processes unless noted; ratios are to \"%s\" of the same size in this run\n", transports[0].name)
+	b := &benchRun{opts: o, sizes: szs, rows: sel, baseline: base, results: map[int][]*result{}}
+	prog := newProgress(stderr, *quiet, o, szs, sel)
 	failed := false
 	for _, size := range szs {
-		var rs []*result
 		for _, t := range sel {
+			prog.step(t, size)
 			r := measure(o, t, size)
-			if strings.HasPrefix(r.skip, "error") {
+			if r.err != "" {
 				failed = true
 			}
-			rs = append(rs, r)
+			b.results[size] = append(b.results[size], r)
 		}
-		printTable(stdout, size, rs)
-		printTargets(stdout, size, rs)
+	}
+	prog.finish()
+
+	switch {
+	case *asJSON:
+		err = writeBenchJSON(stdout, b)
+	case *asCSV:
+		err = writeBenchCSV(stdout, b)
+	default:
+		writeBenchTables(stdout, b)
+	}
+	if err != nil {
+		return c.fail("%v", err)
+	}
+	if svgFile != nil {
+		if err := writeBenchSVG(svgFile, b); err != nil {
+			return c.fail("-svg: %v", err)
+		}
+		if err := svgFile.Close(); err != nil {
+			return c.fail("-svg: %v", err)
+		}
 	}
 	if failed {
 		return 1
 	}
 	return 0
+}
+
+// selectRows returns the rows -only selects (all for ""). Every word must
+// match at least one row.
+func selectRows(only string) ([]*transport, error) {
+	if strings.TrimSpace(only) == "" {
+		return transports, nil
+	}
+	picked := map[*transport]bool{}
+	for _, w := range strings.Split(only, ",") {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if w == "" {
+			continue
+		}
+		n := 0
+		for _, t := range transports {
+			if strings.Contains(strings.ToLower(t.name), w) {
+				picked[t] = true
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%q matches no row (rows: %s)", w, rowNames())
+		}
+	}
+	if len(picked) == 0 {
+		return nil, fmt.Errorf("no row named (rows: %s)", rowNames())
+	}
+	var sel []*transport
+	for _, t := range transports {
+		if picked[t] {
+			sel = append(sel, t)
+		}
+	}
+	return sel, nil
+}
+
+func rowNames() string {
+	var s []string
+	for _, t := range transports {
+		s = append(s, strconv.Quote(t.name))
+	}
+	return strings.Join(s, ", ")
+}
+
+// pickBaseline resolves -baseline among the selected rows: an exact name
+// or a word that matches one row. By default it is the SPSC ring, or the
+// first row run when -only left it out.
+func pickBaseline(name string, sel []*transport) (*transport, error) {
+	if name == "" {
+		for _, t := range sel {
+			if t.name == nameSPSC {
+				return t, nil
+			}
+		}
+		return sel[0], nil
+	}
+	w := strings.ToLower(strings.TrimSpace(name))
+	var match []*transport
+	for _, t := range sel {
+		if strings.ToLower(t.name) == w {
+			return t, nil
+		}
+		if strings.Contains(strings.ToLower(t.name), w) {
+			match = append(match, t)
+		}
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		return nil, fmt.Errorf("%q is not among the rows run", name)
+	}
+	var s []string
+	for _, t := range match {
+		s = append(s, strconv.Quote(t.name))
+	}
+	return nil, fmt.Errorf("%q matches %d rows (%s): name one", name, len(match), strings.Join(s, ", "))
+}
+
+// progress reports on stderr which row and size is running and about
+// how long is left: on one rewritten line on a terminal, else a line per
+// step.
+type progress struct {
+	w        io.Writer
+	quiet    bool
+	tty      bool
+	o        benchOpts
+	steps    int
+	n        int
+	estTotal time.Duration
+	estDone  time.Duration
+	prevEst  time.Duration
+	start    time.Time
+}
+
+// spawnCost is a rough allowance for starting a child and setting up.
+const spawnCost = 60 * time.Millisecond
+
+func (p *progress) estimate(t *transport, size int) time.Duration {
+	if t.sizeOK != nil && t.sizeOK(size) != "" {
+		return 0
+	}
+	var d time.Duration
+	if !t.rttOnly {
+		d += p.o.dur + spawnCost
+	}
+	if !t.tputOnly {
+		d += p.o.rttDur + spawnCost
+	}
+	return d * time.Duration(p.o.repeats)
+}
+
+func newProgress(w io.Writer, quiet bool, o benchOpts, sizes []int, rows []*transport) *progress {
+	p := &progress{w: w, quiet: quiet, o: o, start: time.Now()}
+	if f, ok := w.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		p.tty = err == nil
+	}
+	for _, size := range sizes {
+		for _, t := range rows {
+			p.steps++
+			p.estTotal += p.estimate(t, size)
+		}
+	}
+	return p
+}
+
+func (p *progress) step(t *transport, size int) {
+	p.estDone += p.prevEst
+	p.prevEst = p.estimate(t, size)
+	p.n++
+	if p.quiet {
+		return
+	}
+	left := p.estTotal - p.estDone
+	if el := time.Since(p.start); p.estDone > 0 && el > p.estDone {
+		// Scale by how far behind the estimate the run is so far.
+		left = time.Duration(float64(left) * float64(el) / float64(p.estDone))
+	}
+	about := "under a second left"
+	if left >= time.Second {
+		about = fmt.Sprintf("about %s left", left.Round(time.Second))
+	}
+	line := fmt.Sprintf("ipckit bench: [%d/%d] %s, %s messages (%s)", p.n, p.steps, t.name, sizeName(size), about)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) finish() {
+	if p.quiet {
+		return
+	}
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	el := time.Since(p.start)
+	if el < time.Second {
+		el = el.Round(time.Millisecond)
+	} else {
+		el = el.Round(100 * time.Millisecond)
+	}
+	fmt.Fprintf(p.w, "ipckit bench: %d measurements in %s\n", p.steps, el)
+}
+
+// sizeName is 64 B, 64 KiB, 1 MiB.
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func median(ds []float64) float64 {
@@ -187,28 +478,35 @@ func median(ds []float64) float64 {
 }
 
 func measure(o benchOpts, t *transport, size int) *result {
-	r := &result{t: t}
+	r := &result{t: t, size: size}
 	if t.sizeOK != nil {
 		if why := t.sizeOK(size); why != "" {
-			r.skip = "skipped: " + why
+			r.skip = why
 			return r
 		}
+	}
+	fail := func(err error) *result {
+		var s *skipError
+		if errors.As(err, &s) {
+			r.skip = s.why
+		} else {
+			r.err = err.Error()
+		}
+		return r
 	}
 	var rates, p50s, p99s []float64
 	for i := 0; i < o.repeats; i++ {
 		if !t.rttOnly {
 			n, el, err := measureTput(o, t, size)
 			if err != nil {
-				r.skip = errString(err)
-				return r
+				return fail(err)
 			}
 			rates = append(rates, float64(n)/el.Seconds())
 		}
 		if !t.tputOnly {
 			lat, err := measureRTT(o, t, size)
 			if err != nil {
-				r.skip = errString(err)
-				return r
+				return fail(err)
 			}
 			if len(lat) > 0 {
 				sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
@@ -230,124 +528,10 @@ func measure(o benchOpts, t *transport, size int) *result {
 	return r
 }
 
+// skipError marks a row that cannot run here (a missing tool, a limit).
 type skipError struct{ why string }
 
 func (e *skipError) Error() string { return e.why }
-
-func errString(err error) string {
-	var s *skipError
-	if errors.As(err, &s) {
-		return "skipped: " + s.why
-	}
-	return "error: " + err.Error()
-}
-
-func fmtRate(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
-}
-
-func fmtDur(d time.Duration) string {
-	switch {
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2fms", float64(d)/1e6)
-	case d >= time.Microsecond:
-		return fmt.Sprintf("%.2fµs", float64(d)/1e3)
-	}
-	return fmt.Sprintf("%dns", d.Nanoseconds())
-}
-
-func printTable(w io.Writer, size int, rs []*result) {
-	fmt.Fprintf(w, "\n== %d-byte messages\n", size)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\t msgs/s\t MB/s\t ring/this\t RTT p50\t RTT p99\t this/ring p50\t")
-	ref := rs[0]
-	for _, r := range rs {
-		if r.skip != "" {
-			fmt.Fprintf(tw, "%s\t %s\t\t\t\t\t\t\n", r.t.name, r.skip)
-			continue
-		}
-		tput, mb, ratio, p50, p99, lr := "-", "-", "-", "-", "-", "-"
-		if r.hasTput {
-			tput, mb = fmtRate(r.msgsPerS), fmt.Sprintf("%.1f", r.mbPerS)
-			if ref.hasTput && r.msgsPerS > 0 {
-				ratio = fmt.Sprintf("%.2f×", ref.msgsPerS/r.msgsPerS)
-			}
-		}
-		if r.hasRTT {
-			p50, p99 = fmtDur(r.p50), fmtDur(r.p99)
-			if ref.hasRTT && ref.p50 > 0 {
-				lr = fmt.Sprintf("%.2f×", float64(r.p50)/float64(ref.p50))
-			}
-		}
-		fmt.Fprintf(tw, "%s\t %s\t %s\t %s\t %s\t %s\t %s\t\n", r.t.name, tput, mb, ratio, p50, p99, lr)
-	}
-	tw.Flush()
-}
-
-func find(rs []*result, name string) *result {
-	for _, r := range rs {
-		if r.t.name == name && r.skip == "" {
-			return r
-		}
-	}
-	return nil
-}
-
-// printTargets prints the project's targets as ratios from this run.
-func printTargets(w io.Writer, size int, rs []*result) {
-	type target struct {
-		desc     string
-		a, b     string
-		rtt      bool
-		mb       bool
-		want     float64
-		atMost   bool
-		onlySize int
-	}
-	targets := []target{
-		{"SPSC throughput ≥ 0.8× C ring", nameSPSC, nameCRing, false, false, 0.8, false, 64},
-		{"SPSC throughput ≥ 2× Go channel (one process)", nameSPSC, nameChan, false, false, 2, false, 64},
-		{"SPSC throughput ≥ 15× pipe", nameSPSC, namePipe, false, false, 15, false, 64},
-		{"SPSC RTT p50 ≤ 2× raw cache-line ping-pong", nameSPSC, nameRawLine, true, false, 2, true, 64},
-		{"sleeping SPSC wake-up RTT p50 ≤ 1.3× raw futex ping-pong", nameSPSCSleep, nameRawFutex, true, false, 1.3, true, 64},
-		{"SPSC MB/s ≥ 0.9× C ring (copy-bound)", nameSPSC, nameCRing, false, true, 0.9, false, 65536},
-	}
-	printed := false
-	for _, tg := range targets {
-		if tg.onlySize != size {
-			continue
-		}
-		a, b := find(rs, tg.a), find(rs, tg.b)
-		if a == nil || b == nil || (tg.rtt && (!a.hasRTT || !b.hasRTT)) || (!tg.rtt && (!a.hasTput || !b.hasTput)) {
-			continue
-		}
-		if !printed {
-			fmt.Fprintf(w, "targets (%d B):\n", size)
-			printed = true
-		}
-		var ratio float64
-		if tg.rtt {
-			ratio = float64(a.p50) / float64(b.p50)
-		} else {
-			ratio = a.msgsPerS / b.msgsPerS
-		}
-		ok := ratio >= tg.want
-		if tg.atMost {
-			ok = ratio <= tg.want
-		}
-		mark := "met"
-		if !ok {
-			mark = "MISSED"
-		}
-		fmt.Fprintf(w, "  %-58s %6.2f×  %s\n", tg.desc, ratio, mark)
-	}
-}
 
 // ---- two-process plumbing ----
 

@@ -46,9 +46,3 @@ func chanPair(size int) (conn, conn, error) {
 	}
 	return &chanConn{out: ab, in: ba, pool: mk()}, &chanConn{out: ba, in: ab, pool: mk()}, nil
 }
-
-// Registered in variable initialisation, which runs before any init
-// function, so the bench child dispatch in bench.go's init sees them all.
-var _ = []bool{
-	addTransport(&transport{name: nameChan, order: 20, inproc: chanPair}),
-}

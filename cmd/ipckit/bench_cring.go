@@ -189,9 +189,3 @@ func cRTT(o benchOpts, size int) ([]time.Duration, error) {
 	lat[99] = time.Duration(p99)
 	return lat, nil
 }
-
-// Registered in variable initialisation, which runs before any init
-// function, so the bench child dispatch in bench.go's init sees them all.
-var _ = []bool{
-	addTransport(&transport{name: nameCRing, order: 5, tput: cTput, rtt: cRTT}),
-}

@@ -161,10 +161,3 @@ func rawChild(args []string) int {
 		futex.Wake(b, 1)
 	}
 }
-
-// Registered in variable initialisation, which runs before any init
-// function, so the bench child dispatch in bench.go's init sees them all.
-var _ = []bool{
-	addTransport(&transport{name: nameRawLine, order: 30, rttOnly: true, rtt: rawRTT("line")}),
-	addTransport(&transport{name: nameRawFutex, order: 31, rttOnly: true, rtt: rawRTT("futex")}),
-}

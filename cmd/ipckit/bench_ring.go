@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"time"
 
 	"github.com/ipckit/ipckit/mmapring"
 )
@@ -103,14 +102,3 @@ func ringOpen(size int, mode string, args []string) (conn, error) {
 	rc.rings = []*mmapring.Ring{out, in}
 	return rc, nil
 }
-
-// Registered in variable initialisation, which runs before any init
-// function, so the bench child dispatch in bench.go's init sees them all.
-var _ = []bool{
-	addTransport(&transport{name: nameSPSC, order: 0, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"}),
-	addTransport(&transport{name: nameSPSCBatch, order: 1, tputOnly: true, batch: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"}),
-	addTransport(&transport{name: nameSPSCSleep, order: 2, rttOnly: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "sleep"}),
-	addTransport(&transport{name: nameMPMC, order: 3, setup: ringSetup(mmapring.KindMPMC), open: ringOpen, mode: "spin"}),
-}
-
-var _ = time.Second

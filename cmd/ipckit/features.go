@@ -26,14 +26,18 @@ type featureReport struct {
 // runFeatures probes every optional kernel feature ipckit uses and prints
 // one line each: supported or not, and the first kernel that had it.
 func runFeatures(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("features", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	c := newCLI("features", "features [--json]",
+		"Probe every optional kernel feature ipckit uses and print whether this system\n"+
+			"has it and the first kernel version that had it. The exit status is 1 when a\n"+
+			"probe failed for another reason than the feature being absent.",
+		stdout, stderr)
+	asJSON := c.fs.Bool("json", false, "print JSON")
+	pos, done, st := c.parse(args)
+	if done {
+		return st
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "ipckit features: no arguments expected")
-		return 2
+	if len(pos) != 0 {
+		return c.usageErr("unexpected argument %q", pos[0])
 	}
 	kv, err := feature.KernelVersion()
 	if err != nil {

@@ -206,6 +206,15 @@ type Timespec struct {
 // SizeofTimespec is sizeof(struct __kernel_timespec).
 const SizeofTimespec = 16
 
+// OldTimespec is struct __kernel_old_timespec: the timespec of the classic system calls (futex, semtimedop, mq_timed*): seconds in a C long, so 32-bit on 32-bit architectures, where kernels before 5.1 have no _time64 calls.
+type OldTimespec struct {
+	Sec  int
+	Nsec int
+}
+
+// SizeofOldTimespec is sizeof(struct __kernel_old_timespec).
+const SizeofOldTimespec = 16
+
 // FutexWaitv is struct futex_waitv: one futex for futex_waitv (Linux 5.16).
 type FutexWaitv struct {
 	Val   uint64
@@ -329,6 +338,10 @@ func layoutAssertions() {
 	_ = [1]struct{}{}[unsafe.Sizeof(timespecV)-16]
 	_ = [1]struct{}{}[unsafe.Offsetof(timespecV.Sec)-0]
 	_ = [1]struct{}{}[unsafe.Offsetof(timespecV.Nsec)-8]
+	var oldTimespecV OldTimespec
+	_ = [1]struct{}{}[unsafe.Sizeof(oldTimespecV)-16]
+	_ = [1]struct{}{}[unsafe.Offsetof(oldTimespecV.Sec)-0]
+	_ = [1]struct{}{}[unsafe.Offsetof(oldTimespecV.Nsec)-8]
 	var futexWaitvV FutexWaitv
 	_ = [1]struct{}{}[unsafe.Sizeof(futexWaitvV)-24]
 	_ = [1]struct{}{}[unsafe.Offsetof(futexWaitvV.Val)-0]

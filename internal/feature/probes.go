@@ -13,15 +13,14 @@ import (
 // Constants that golang.org/x/sys does not define (<linux/msg.h>,
 // <linux/ipc.h>, <linux/futex.h>).
 const (
-	ipcPrivate   = 0
-	ipcCreat     = 0o1000
-	ipcNowait    = 0o4000
-	ipcRmid      = 0
-	msgInfo      = 12
-	msgStatAny   = 13
-	msgCopy      = 0o40000
-	futexWake    = 1
-	futexPrivate = 128
+	ipcPrivate = 0
+	ipcCreat   = 0o1000
+	ipcNowait  = 0o4000
+	ipcRmid    = 0
+	msgInfo    = 12
+	msgStatAny = 13
+	msgCopy    = 0o40000
+	futexWake  = 1
 )
 
 // SysVIPC probes the direct System V IPC system calls (msgget, semctl,
@@ -168,9 +167,11 @@ var Time64 = NewTest("_time64 system calls", "5.1", func() error {
 	if unsafe.Sizeof(uintptr(0)) == 8 {
 		return nil
 	}
-	// FUTEX_WAKE|FUTEX_PRIVATE_FLAG on a NULL word wakes nobody and
-	// returns 0 (or EFAULT); a kernel without the call returns ENOSYS.
-	_, _, errno := unix.Syscall6(sysFutexTime64, 0, futexWake|futexPrivate, 0, 0, 0, 0)
+	// A shared FUTEX_WAKE (the operation ipckit uses on shared memory)
+	// of nobody on a word of the probe's own returns 0; a kernel without
+	// the call returns ENOSYS.
+	var w uint32
+	_, _, errno := unix.Syscall6(sysFutexTime64, uintptr(unsafe.Pointer(&w)), futexWake, 0, 0, 0, 0)
 	return probeErrno(errno)
 })
 

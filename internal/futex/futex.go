@@ -6,7 +6,9 @@
 // Waits may return spuriously; every caller must re-check its condition.
 //
 // The classic futex(2) calls are the baseline and are used for Wait and
-// Wake on every kernel: for 32-bit shared words they are equivalent to the
+// Wake on every kernel (on 32-bit architectures timed waits use
+// futex_time64 where the kernel has it and fall back to futex(2) with a
+// 32-bit timespec before Linux 5.1; see classic.go): for 32-bit shared words they are equivalent to the
 // futex2 calls and share the kernel's hash with them, so C peers that use
 // either interoperate. futex_waitv (Linux 5.16+, see HaveWaitv) is used
 // where present by WaitContext, to make cancellation wake only the
@@ -60,7 +62,7 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 		ts = abi.DurationToTimespec(timeout)
 		tsp = &ts
 	}
-	_, err := Futex(addr, OpWait, val, tsp, nil, 0)
+	_, err := timed(addr, OpWait, val, tsp, 0)
 	switch err {
 	case nil, unix.EAGAIN, unix.EINTR:
 		return nil
@@ -126,12 +128,16 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 	return err
 }
 
-// Wake wakes at most n waiters blocked on addr and returns how many it woke.
+// Wake wakes at most n waiters blocked on addr and returns how many it
+// woke. It uses the classic futex(2) call on every architecture and
+// kernel. An error (EFAULT for an address that is not mapped, EINVAL for
+// one not 4-byte aligned, or a seccomp filter's errno) means nobody was
+// woken: callers must report it, since a waiter may then sleep on.
 func Wake(addr *uint32, n int) (int, error) {
 	if n < 0 {
 		n = WakeAll
 	}
-	woken, err := Futex(addr, OpWake, uint32(n), nil, nil, 0)
+	woken, err := untimed(addr, OpWake, uint32(n), 0)
 	if err != nil {
 		return 0, os.NewSyscallError("futex_wake", err)
 	}

@@ -83,7 +83,7 @@ func waitvContext(ctx context.Context, addr *uint32, val uint32, timeout time.Du
 	c := new(cancelWord)
 	stop := context.AfterFunc(ctx, func() {
 		atomic.StoreUint32(&c.w, 1)
-		Futex(&c.w, OpWake|PrivateFlag, 1, nil, nil, 0)
+		untimed(&c.w, OpWake|PrivateFlag, 1, 0)
 	})
 	defer stop()
 	w := [2]abi.FutexWaitv{
@@ -124,7 +124,7 @@ func WaitBitsetAbs(addr *uint32, val uint32, deadline *abi.Timespec, realtime bo
 	if realtime {
 		op |= ClockRealtime
 	}
-	_, err := Futex(addr, op, val, deadline, nil, BitsetMatchAny)
+	_, err := timed(addr, op, val, deadline, BitsetMatchAny)
 	switch err {
 	case nil, unix.EAGAIN, unix.EINTR:
 		return nil

@@ -18,6 +18,15 @@ func Futex(addr *uint32, op int, val uint32, timeout *abi.Timespec, addr2 *uint3
 	return
 }
 
+func futexClassic(addr *uint32, op int, val uint32, timeout *abi.OldTimespec, addr2 *uint32, val3 uint32) (n int, err error) {
+	r0, _, e1 := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(val), uintptr(unsafe.Pointer(timeout)), uintptr(unsafe.Pointer(addr2)), uintptr(val3))
+	n = int(r0)
+	if e1 != 0 {
+		err = e1
+	}
+	return
+}
+
 func FutexWaitv(waiters *abi.FutexWaitv, nr uint32, flags uint32, timeout *abi.Timespec, clockid int32) (n int, err error) {
 	r0, _, e1 := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(waiters)), uintptr(nr), uintptr(flags), uintptr(unsafe.Pointer(timeout)), uintptr(clockid), 0)
 	n = int(r0)

@@ -1,5 +1,6 @@
 // Package shmname turns POSIX IPC names into paths the way glibc and musl
-// do, rejecting what they reject, with the errno they report.
+// do (docs/ABI.md §1), rejecting what they reject, with the errno they
+// report.
 //
 // The rules, from glibc's posix/shm-directory.c (__shm_get_name, 2.34 and
 // later, used by shm_open, shm_unlink, sem_open and sem_unlink) and musl's

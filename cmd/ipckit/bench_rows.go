@@ -1,0 +1,54 @@
+package main
+
+import "github.com/ipckit/ipckit/mmapring"
+
+// The rows of `ipckit bench`, in table order, and the targets that compare
+// them.
+//
+// To add a row: write its conn (send/recv/closeSend/close) and a setup for
+// the parent and an open for the re-executed child in a bench_*.go file
+// (or custom tput/rtt functions, or an inproc pair), then add one line
+// here. Its name is how -only and -baseline find it, how the child knows
+// which row it serves, and what targets refer to.
+var transports = []*transport{
+	{name: nameSPSC, short: "SPSC", setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"},
+	{name: nameSPSCBatch, tputOnly: true, batch: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"},
+	{name: nameSPSCSleep, rttOnly: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "sleep"},
+	{name: nameMPMC, short: "MPMC", setup: ringSetup(mmapring.KindMPMC), open: ringOpen, mode: "spin"},
+	{name: nameCRing, short: "C ring", tput: cTput, rtt: cRTT},
+	{name: namePipe, short: "pipe", setup: pipeSetup, open: pipeOpen},
+	{name: nameSock, short: "socketpair", setup: sockSetup, open: sockOpen},
+	{name: nameSysV, short: "SysV msg", setup: sysvSetup, open: sysvOpen, sizeOK: sysvSizeOK},
+	{name: nameMQ, short: "POSIX mq", setup: mqSetup, open: mqOpen, sizeOK: mqSizeOK},
+	{name: nameChan, short: "chan", inproc: chanPair},
+	{name: nameRawLine, rttOnly: true, rtt: rawRTT("line")},
+	{name: nameRawFutex, rttOnly: true, rtt: rawRTT("futex")},
+}
+
+// Row names (the targets refer to them).
+const (
+	nameSPSC      = "mmapring SPSC"
+	nameSPSCBatch = "mmapring SPSC SendBatch(32)"
+	nameSPSCSleep = "mmapring SPSC no-spin (sleeping)"
+	nameMPMC      = "mmapring MPMC"
+	nameCRing     = "C ring (mmapring.h)"
+	namePipe      = "pipe"
+	nameSock      = "unix socketpair"
+	nameSysV      = "SysV msg queue"
+	nameMQ        = "POSIX mq"
+	nameChan      = "Go chan (1 process)"
+	nameRawLine   = "raw cache-line ping-pong"
+	nameRawFutex  = "raw futex ping-pong"
+)
+
+// benchTargets are the project's targets, as ratios between two rows of
+// one run: a's value over b's, at the given message size. Throughput
+// targets want at least `want`; round-trip ones (rtt) at most.
+var benchTargets = []benchTarget{
+	{desc: "SPSC throughput ≥ 0.8× C ring", a: nameSPSC, b: nameCRing, want: 0.8, size: 64},
+	{desc: "SPSC throughput ≥ 2× Go channel (one process)", a: nameSPSC, b: nameChan, want: 2, size: 64},
+	{desc: "SPSC throughput ≥ 15× pipe", a: nameSPSC, b: namePipe, want: 15, size: 64},
+	{desc: "SPSC RTT p50 ≤ 2× raw cache-line ping-pong", a: nameSPSC, b: nameRawLine, rtt: true, want: 2, size: 64},
+	{desc: "sleeping SPSC wake-up RTT p50 ≤ 1.3× raw futex ping-pong", a: nameSPSCSleep, b: nameRawFutex, rtt: true, want: 1.3, size: 64},
+	{desc: "SPSC MB/s ≥ 0.9× C ring (copy-bound)", a: nameSPSC, b: nameCRing, want: 0.9, size: 65536},
+}

@@ -1,0 +1,302 @@
+package proc
+
+// The kinds of ipckit handle that Start passes and the child's typed
+// accessors. Everything that depends on how mmapring, posix and sysv
+// expose their descriptors is in this file.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/mmapring"
+	"github.com/ipckit/ipckit/posix"
+	"github.com/ipckit/ipckit/sysv"
+)
+
+const (
+	kindRing      = "mmapring.Ring"
+	kindRingQueue = "mmapring.Queue"
+	kindConn      = "posix.Conn"
+	kindEventFD   = "posix.EventFD"
+	kindMQ        = "posix.Queue"
+	kindShm       = "posix.SharedMemory"
+	kindMapping   = "posix.Mapping"
+	kindFile      = "os.File"
+	kindSysVQueue = "sysv.Queue"
+	kindSemSet    = "sysv.SemSet"
+	kindSegment   = "sysv.Segment"
+)
+
+func init() {
+	RegisterKind(kindRing,
+		func(r *mmapring.Ring) (*os.File, []byte, error) { return r.File(), nil, nil },
+		func(f *os.File, _ []byte) (*mmapring.Ring, error) { return mmapring.OpenFile(f) })
+	RegisterKind(kindRingQueue,
+		func(q *mmapring.Queue) (*os.File, []byte, error) { return q.Ring().File(), nil, nil },
+		func(f *os.File, _ []byte) (*mmapring.Queue, error) {
+			r, err := mmapring.OpenFile(f)
+			if err != nil {
+				return nil, err
+			}
+			q, err := mmapring.NewQueue(r)
+			if err != nil {
+				r.Close()
+			}
+			return q, err
+		})
+	RegisterKind(kindConn,
+		func(c *posix.Conn) (*os.File, []byte, error) { return c.File(), nil, nil },
+		func(f *os.File, _ []byte) (*posix.Conn, error) {
+			fd, err := dupFD(f)
+			if err != nil {
+				return nil, err
+			}
+			return posix.NewConn(fd, "proc-conn") // makes it non-blocking, as the parent's is
+		})
+	RegisterKind(kindEventFD,
+		func(e *posix.EventFD) (*os.File, []byte, error) { return e.File(), nil, nil },
+		func(f *os.File, _ []byte) (*posix.EventFD, error) { return posix.EventFDFromFile(f) })
+	// posix has no QueueFromFile yet: the child opens the queue again by
+	// name and checks that it is the very queue the parent passed.
+	RegisterKind(kindMQ,
+		func(q *posix.Queue) (*os.File, []byte, error) { return q.File(), []byte(q.Name()), nil },
+		func(f *os.File, meta []byte) (*posix.Queue, error) {
+			name := string(meta)
+			q, err := posix.OpenQueue(name, unix.O_RDWR, 0, nil)
+			if err != nil && errors.Is(err, os.ErrPermission) {
+				q, err = posix.OpenQueue(name, unix.O_WRONLY, 0, nil)
+				if err != nil {
+					q, err = posix.OpenQueue(name, unix.O_RDONLY, 0, nil)
+				}
+			}
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return nil, fmt.Errorf("message queue %s was unlinked before the child opened it (a queue is handed over by name): %w", name, err)
+				}
+				return nil, err
+			}
+			if err := sameFile(f, q.File()); err != nil {
+				q.Close()
+				return nil, fmt.Errorf("message queue %s: %w", name, err)
+			}
+			return q, nil
+		})
+	// Likewise SharedMemory (its mapping is available from the descriptor
+	// through Child.Mapping whatever happens to the name).
+	RegisterKind(kindShm,
+		func(s *posix.SharedMemory) (*os.File, []byte, error) { return s.File(), []byte(s.Name()), nil },
+		func(f *os.File, meta []byte) (*posix.SharedMemory, error) {
+			name := string(meta)
+			s, err := posix.ShmOpen(name, unix.O_RDWR, 0)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return nil, fmt.Errorf("shared memory %s was unlinked before the child opened it (use Child.Mapping or Child.File, which need no name): %w", name, err)
+				}
+				return nil, err
+			}
+			if err := sameFile(f, s.File()); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("shared memory %s: %w", name, err)
+			}
+			return s, nil
+		})
+	RegisterKind(kindMapping,
+		func(m *posix.Mapping) (*os.File, []byte, error) {
+			return nil, nil, fmt.Errorf("%w: a posix.Mapping carries no descriptor; pass the *os.File or *posix.SharedMemory it maps, and call Child.Mapping in the child", ErrUnsupported)
+		},
+		func(f *os.File, _ []byte) (*posix.Mapping, error) { return nil, ErrUnsupported })
+	RegisterKind(kindFile,
+		func(f *os.File) (*os.File, []byte, error) { return f, []byte(f.Name()), nil },
+		func(f *os.File, meta []byte) (*os.File, error) { return dupFile(f, string(meta)) })
+	RegisterKind(kindSysVQueue,
+		func(q *sysv.Queue) (*os.File, []byte, error) {
+			return nil, strconv.AppendInt(nil, int64(q.ID()), 10), nil
+		},
+		func(_ *os.File, meta []byte) (*sysv.Queue, error) {
+			id, err := strconv.Atoi(string(meta))
+			if err != nil {
+				return nil, err
+			}
+			return sysv.QueueFromID(id), nil
+		})
+	RegisterKind(kindSemSet,
+		func(s *sysv.SemSet) (*os.File, []byte, error) {
+			return nil, strconv.AppendInt(nil, int64(s.ID()), 10), nil
+		},
+		func(_ *os.File, meta []byte) (*sysv.SemSet, error) {
+			id, err := strconv.Atoi(string(meta))
+			if err != nil {
+				return nil, err
+			}
+			return sysv.SemSetFromID(id)
+		})
+	RegisterKind(kindSegment,
+		func(s *sysv.Segment) (*os.File, []byte, error) {
+			return nil, strconv.AppendInt(nil, int64(s.ID()), 10), nil
+		},
+		func(_ *os.File, meta []byte) (*sysv.Segment, error) {
+			id, err := strconv.Atoi(string(meta))
+			if err != nil {
+				return nil, err
+			}
+			return sysv.SegmentFromID(id), nil
+		})
+}
+
+// sameFile checks that two descriptors name the same object.
+func sameFile(a, b *os.File) error {
+	sa, err := a.Stat()
+	if err != nil {
+		return err
+	}
+	sb, err := b.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(sa, sb) {
+		return errors.New("the name now belongs to another object than the one the parent passed")
+	}
+	return nil
+}
+
+// Ring returns handle i, a ring (*mmapring.Ring or the ring of an
+// *mmapring.Queue passed by the parent), attached to the inherited memfd
+// or shm descriptor.
+func (c *Child) Ring(i int) (*mmapring.Ring, error) {
+	if k, err := c.Kind(i); err == nil && k == kindRingQueue {
+		q, err := c.RingQueue(i)
+		if err != nil {
+			return nil, err
+		}
+		return q.Ring(), nil
+	}
+	v, err := c.typed(i, kindRing)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*mmapring.Ring), nil
+}
+
+// RingQueue returns handle i, an *mmapring.Queue (or an MPMC ring passed
+// as an *mmapring.Ring).
+func (c *Child) RingQueue(i int) (*mmapring.Queue, error) {
+	if k, err := c.Kind(i); err == nil && k == kindRing {
+		r, err := c.Ring(i)
+		if err != nil {
+			return nil, err
+		}
+		q, err := mmapring.NewQueue(r)
+		if err != nil {
+			r.Close()
+			return nil, &HandleError{Index: i, Kind: kindRing, Want: kindRingQueue, Err: err}
+		}
+		return q, nil
+	}
+	v, err := c.typed(i, kindRingQueue)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*mmapring.Queue), nil
+}
+
+// Conn returns handle i, a *posix.Conn (pipe end, socket or FIFO).
+func (c *Child) Conn(i int) (*posix.Conn, error) {
+	v, err := c.typed(i, kindConn)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*posix.Conn), nil
+}
+
+// EventFD returns handle i, a *posix.EventFD.
+func (c *Child) EventFD(i int) (*posix.EventFD, error) {
+	v, err := c.typed(i, kindEventFD)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*posix.EventFD), nil
+}
+
+// Queue returns handle i, a POSIX message queue. The child opens the
+// queue again by its name (read-write, else write-only, else read-only)
+// and checks that it is the queue the parent passed, so the name must
+// still exist when the child asks; File(i) gives the inherited
+// descriptor itself.
+func (c *Child) Queue(i int) (*posix.Queue, error) {
+	v, err := c.typed(i, kindMQ)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*posix.Queue), nil
+}
+
+// SharedMemory returns handle i, a POSIX shared-memory object, opened
+// again by its name (which must still exist) and checked to be the one
+// the parent passed. Mapping(i) maps it without needing the name.
+func (c *Child) SharedMemory(i int) (*posix.SharedMemory, error) {
+	v, err := c.typed(i, kindShm)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*posix.SharedMemory), nil
+}
+
+// Mapping maps the whole of handle i read-write and shared: a shared
+// memory object, a memfd or file passed as an *os.File, or a ring's
+// memory. The caller closes the mapping.
+func (c *Child) Mapping(i int) (*posix.Mapping, error) {
+	f, err := c.File(i)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	kind, _ := c.Kind(i)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &HandleError{Index: i, Kind: kind, Want: "mapping", Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &HandleError{Index: i, Kind: kind, Want: "mapping", Err: fmt.Errorf("%w: its descriptor is not a file, memfd or shared-memory object", ErrWrongKind)}
+	}
+	if st.Size() <= 0 || st.Size() > int64(^uint(0)>>1) {
+		return nil, &HandleError{Index: i, Kind: kind, Want: "mapping", Err: fmt.Errorf("cannot map an object of %d bytes", st.Size())}
+	}
+	m, err := posix.Map(f, 0, int(st.Size()), 0)
+	if err != nil {
+		return nil, &HandleError{Index: i, Kind: kind, Want: "mapping", Err: err}
+	}
+	return m, nil
+}
+
+// SysVQueue returns handle i, a System V message queue (passed as a
+// *sysv.Queue; an id passed as an int works with sysv.QueueFromID).
+func (c *Child) SysVQueue(i int) (*sysv.Queue, error) {
+	v, err := c.typed(i, kindSysVQueue)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sysv.Queue), nil
+}
+
+// SemSet returns handle i, a System V semaphore set, checked with
+// IPC_STAT.
+func (c *Child) SemSet(i int) (*sysv.SemSet, error) {
+	v, err := c.typed(i, kindSemSet)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sysv.SemSet), nil
+}
+
+// Segment returns handle i, a System V shared-memory segment.
+func (c *Child) Segment(i int) (*sysv.Segment, error) {
+	v, err := c.typed(i, kindSegment)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sysv.Segment), nil
+}
