@@ -47,7 +47,8 @@ const (
 
 	waitFirst = 2 * time.Millisecond
 	waitMax   = 100 * time.Millisecond
-	spinTries = 64
+	spinTries  = 64
+	yieldTries = 16
 )
 
 var (
@@ -168,6 +169,14 @@ func pidLockSlow(m *mem, off uint64, me, start uint32) bool {
 		}
 		if spin < spinTries {
 			spin++
+			continue
+		}
+		if spin < spinTries+yieldTries {
+			// Before sleeping, let the holder run: with more runnable
+			// processes than CPUs it is often waiting for one, and every
+			// sleeper makes each unlock a futex wake system call.
+			spin++
+			unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 			continue
 		}
 		if old&pidWaiters == 0 {

@@ -2,11 +2,13 @@ package shmheap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"fmt"
 	"os"
 	"reflect"
 	"sort"
+	"sync"
 	"unsafe"
 )
 
@@ -73,39 +75,73 @@ type rawCodec struct{}
 
 func (rawCodec) Name() string { return "raw" }
 
-func (rawCodec) Append(dst []byte, v any) ([]byte, error) {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
-		rv = rv.Elem()
+// typeCache holds checkType's answers by type, for the Raw codec.
+var typeCache sync.Map // reflect.Type → typeInfo or error
+
+func cachedType(t reflect.Type) (typeInfo, error) {
+	if v, ok := typeCache.Load(t); ok {
+		if err, bad := v.(error); bad {
+			return typeInfo{}, err
+		}
+		return v.(typeInfo), nil
 	}
-	ti, err := checkType(rv.Type())
+	ti, err := checkType(t)
+	if err != nil {
+		typeCache.Store(t, err)
+		return ti, err
+	}
+	typeCache.Store(t, ti)
+	return ti, nil
+}
+
+// efaceData returns the data pointer of an interface value. For the
+// pointer-free types Raw accepts, it points to the value.
+func efaceData(v any) unsafe.Pointer { return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] }
+
+func (rawCodec) Append(dst []byte, v any) ([]byte, error) {
+	t := reflect.TypeOf(v)
+	if t == nil {
+		return dst, fmt.Errorf("%w: nil", ErrUnsupportedType)
+	}
+	p := efaceData(v)
+	if t.Kind() == reflect.Pointer {
+		if p == nil {
+			return dst, fmt.Errorf("%w: nil %v", ErrUnsupportedType, t)
+		}
+		t = t.Elem()
+	}
+	ti, err := cachedType(t)
 	if err != nil {
 		return dst, err
 	}
-	if !rv.CanAddr() {
-		cp := reflect.New(rv.Type()).Elem()
-		cp.Set(rv)
-		rv = cp
-	}
-	dst = append(dst, u64bytes(ti.fp)...)
-	return append(dst, unsafe.Slice((*byte)(rv.Addr().UnsafePointer()), ti.size)...), nil
+	dst = binary.LittleEndian.AppendUint64(dst, ti.fp)
+	return append(dst, unsafe.Slice((*byte)(p), ti.size)...), nil
 }
 
 func (rawCodec) Decode(data []byte, ptr any) error {
-	rv := reflect.ValueOf(ptr)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+	t := reflect.TypeOf(ptr)
+	if t == nil || t.Kind() != reflect.Pointer || efaceData(ptr) == nil {
 		return fmt.Errorf("shmheap: Raw.Decode needs a non-nil pointer, not %T", ptr)
 	}
-	ti, err := checkType(rv.Type().Elem())
+	ti, err := cachedType(t.Elem())
 	if err != nil {
 		return err
 	}
-	if uint64(len(data)) != 8+ti.size || !bytes.Equal(data[:8], u64bytes(ti.fp)) {
+	if uint64(len(data)) != 8+ti.size || binary.LittleEndian.Uint64(data) != ti.fp {
 		return fmt.Errorf("%w: the raw value does not hold a %v", ErrTypeMismatch, ti.t)
 	}
-	copy(unsafe.Slice((*byte)(rv.UnsafePointer()), ti.size), data[8:])
+	copy(unsafe.Slice((*byte)(efaceData(ptr)), ti.size), data[8:])
 	return nil
 }
+
+// decodeInPlace marks codecs that copy out of data and keep nothing of
+// it: Get lets them decode straight from shared memory, under the lock.
+func (rawCodec) decodeInPlace() {}
+
+type inPlace interface{ decodeInPlace() }
+
+// encBufs recycles Set's encoding buffers.
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // NamespaceOptions are the settings of a Namespace handle; nil means the
 // defaults.
@@ -231,10 +267,17 @@ func (ns *Namespace) Set(name string, v any) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	enc, err := ns.codec.Append(nil, v)
+	bp := encBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			encBufs.Put(bp)
+		}
+	}()
+	enc, err := ns.codec.Append((*bp)[:0], v)
 	if err != nil {
 		return err
 	}
+	*bp = enc
 	if uint64(len(enc)) >= 1<<32 {
 		return fmt.Errorf("shmheap: value of %d bytes is too large", len(enc))
 	}
@@ -311,6 +354,8 @@ func (ns *Namespace) Set(name string, v any) error {
 // with ErrTypeMismatch if another codec stored it.
 func (ns *Namespace) Get(name string, ptr any) error {
 	var data []byte
+	_, direct := ns.codec.(inPlace)
+	var derr error
 	err := ns.guarded(func(c *core, body uint64) error {
 		tb, err := c.loadCtrTable(body+nsTab, nsSlot)
 		if err != nil {
@@ -331,10 +376,17 @@ func (ns *Namespace) Get(name string, ptr any) error {
 		if c.get64(p+aCodec) != ns.cid {
 			return fmt.Errorf("%w: attribute %q was stored by another codec than %s", ErrTypeMismatch, name, ns.codec.Name())
 		}
+		if direct {
+			derr = ns.codec.Decode(c.bytes(val, vlen), ptr)
+			return nil
+		}
 		data = append([]byte(nil), c.bytes(val, vlen)...)
 		return nil
 	})
-	if err != nil {
+	if err != nil || direct {
+		if err == nil {
+			err = derr
+		}
 		return err
 	}
 	return ns.codec.Decode(data, ptr)

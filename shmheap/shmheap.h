@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -250,6 +251,11 @@ static inline int shh_pid_lock(uint32_t *lk) {
 		}
 		if (spin < 64) {
 			spin++;
+			continue;
+		}
+		if (spin < 64 + 16) { /* let the holder run before sleeping */
+			spin++;
+			sched_yield();
 			continue;
 		}
 		if (!(old & SHH_WAITERS)) {
