@@ -45,8 +45,8 @@ const (
 	lkWord     = 0
 	lkStart    = 4
 
-	waitFirst = 2 * time.Millisecond
-	waitMax   = 100 * time.Millisecond
+	waitFirst  = 2 * time.Millisecond
+	waitMax    = 100 * time.Millisecond
 	spinTries  = 64
 	yieldTries = 16
 )
