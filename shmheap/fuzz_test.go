@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ipckit/ipckit/posix"
 )
@@ -69,15 +67,6 @@ var fuzzBases = sync.OnceValue(func() [][]byte {
 
 // exercise opens img as a heap and runs every operation on it.
 func exercise(t *testing.T, img []byte) {
-	if os.Getenv("SHMHEAP_HANGDUMP") != "" {
-		tm := time.AfterFunc(10*time.Second, func() {
-			f, _ := os.Create(fmt.Sprintf("/tmp/hang-%d.txt", os.Getpid()))
-			pprof.Lookup("goroutine").WriteTo(f, 2)
-			f.Write(img)
-			f.Close()
-		})
-		defer tm.Stop()
-	}
 	if len(img) >= hLock+lockSize {
 		// A lock word naming a live thread is a lock held: waiting is the
 		// right answer, but not in a fuzzer. Start with a free heap lock
