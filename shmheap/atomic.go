@@ -15,13 +15,14 @@ import (
 // 64-bit field is updated under the object's pid lock instead, which is
 // atomic between processes; 32-bit fields stay lock-free everywhere.
 type atomicField struct {
-	o      *object
-	off    uint64
-	wide   bool
-	locked bool
+	o       *object
+	off     uint64
+	wide    bool
+	locked  bool
+	elem, n uint64 // the object's element size and count, for lockData
 }
 
-func (o *object) atomicAt(t reflect.Type, base uint64, field string, want reflect.Kind) (atomicField, error) {
+func (o *object) atomicAt(t reflect.Type, base uint64, field string, want reflect.Kind, elem, n uint64) (atomicField, error) {
 	if err := o.check(); err != nil {
 		return atomicField{}, err
 	}
@@ -38,7 +39,7 @@ func (o *object) atomicAt(t reflect.Type, base uint64, field string, want reflec
 		return atomicField{}, fmt.Errorf("shmheap: field %q of %v is at offset %d, not %d-byte aligned (on %d-bit platforms, put 64-bit fields first)", field, t, off, size, 8*unsafe.Sizeof(uintptr(0)))
 	}
 	wide := size == 8
-	return atomicField{o: o, off: abs, wide: wide, locked: wide && !atomic64Shared}, nil
+	return atomicField{o: o, off: abs, wide: wide, locked: wide && !atomic64Shared, elem: elem, n: n}, nil
 }
 
 // do runs op on the field: directly, under Guard for truncatable memory,
@@ -54,7 +55,9 @@ func (a *atomicField) do(op func(p unsafe.Pointer)) error {
 	}
 	return c.run(func() error {
 		if a.locked {
-			pidLock(&c.mem, a.o.body)
+			if err := c.lockData(a.o.body, a.elem, a.n); err != nil {
+				return err
+			}
 			defer pidUnlock(&c.mem, a.o.body)
 		}
 		op(c.ptr(a.off))

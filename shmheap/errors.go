@@ -77,5 +77,4 @@ var (
 	errBadBody   = &corruptError{"object body outside the heap"}
 	errBadRedo   = &corruptError{"redo record out of bounds"}
 	errTableFull = &corruptError{"hash table has no empty slot"}
-	errIndex     = fmt.Errorf("%w", ErrIndex)
 )

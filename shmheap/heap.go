@@ -692,8 +692,8 @@ func (h *Heap) Unlink() error {
 	return nil
 }
 
-// Lock reports the kind of the heap's lock (LockRobust or LockPID).
-func (h *Heap) Lock() LockKind {
+// LockKind reports the kind of the heap's lock (LockRobust or LockPID).
+func (h *Heap) LockKind() LockKind {
 	if h.c.lockKind == lockRobust {
 		return LockRobust
 	}

@@ -38,10 +38,8 @@ type Map[K comparable, V any] struct {
 }
 
 func mapSpec(kt, vt typeInfo) *spec {
-	sl := mapSlot(kt.size, vt.size)
 	lc := mapLogCap(vt.size)
 	fp := hash64(append(append([]byte{}, u64bytes(kt.fp)...), u64bytes(vt.fp)...))
-	_ = sl
 	return &spec{kind: kindMap, fp: fp, elem: kt.size, elem2: vt.size, align: kt.align, bodyLen: mLog + logHdrSize + lc}
 }
 

@@ -89,10 +89,6 @@ type spec struct {
 	check func(body uint64) error
 }
 
-func (sp *spec) describe() string {
-	return kindName(sp.kind)
-}
-
 // object is what every typed handle holds.
 type object struct {
 	c       *core

@@ -64,12 +64,10 @@ func describe(t reflect.Type, off uint64, enc *[]byte, depth int) (uint64, error
 		if t.Len() == 0 {
 			return 0, nil
 		}
-		var start = len(*enc)
 		c, err := describe(t.Elem(), 0, enc, depth+1)
 		if err != nil {
 			return 0, err
 		}
-		_ = start
 		return c * uint64(t.Len()), nil
 	case reflect.Struct:
 		*enc = binary.LittleEndian.AppendUint64(*enc, uint64(t.NumField()))

@@ -223,26 +223,26 @@ func (v *Value[T]) update(fn func(*T)) error {
 // Int64 returns a lock-free atomic view of the int64 field at the dotted
 // path field of T ("" for T itself, which must then be an int64).
 func (v *Value[T]) Int64(field string) (*Int64, error) {
-	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Int64)
-	return &Int64{f}, err
+	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Int64, v.elem, 1)
+	return wrapInt64(f, err)
 }
 
 // Int32 is Int64 for an int32 field.
 func (v *Value[T]) Int32(field string) (*Int32, error) {
-	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Int32)
-	return &Int32{f}, err
+	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Int32, v.elem, 1)
+	return wrapInt32(f, err)
 }
 
 // Uint64 is Int64 for a uint64 field.
 func (v *Value[T]) Uint64(field string) (*Uint64, error) {
-	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Uint64)
-	return &Uint64{f}, err
+	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Uint64, v.elem, 1)
+	return wrapUint64(f, err)
 }
 
 // Uint32 is Int64 for a uint32 field.
 func (v *Value[T]) Uint32(field string) (*Uint32, error) {
-	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Uint32)
-	return &Uint32{f}, err
+	f, err := v.o.atomicAt(v.t, v.data, field, reflect.Uint32, v.elem, 1)
+	return wrapUint32(f, err)
 }
 
 // Array is a named, fixed-length array of T in a heap, with one lock for
@@ -421,8 +421,8 @@ func (a *Array[T]) Int64(i int, field string) (*Int64, error) {
 	if uint(i) >= uint(a.n) {
 		return nil, ErrIndex
 	}
-	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Int64)
-	return &Int64{f}, err
+	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Int64, a.elem, a.n)
+	return wrapInt64(f, err)
 }
 
 // Int32 is Int64 for an int32 field.
@@ -430,8 +430,8 @@ func (a *Array[T]) Int32(i int, field string) (*Int32, error) {
 	if uint(i) >= uint(a.n) {
 		return nil, ErrIndex
 	}
-	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Int32)
-	return &Int32{f}, err
+	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Int32, a.elem, a.n)
+	return wrapInt32(f, err)
 }
 
 // Uint64 is Int64 for a uint64 field.
@@ -439,8 +439,8 @@ func (a *Array[T]) Uint64(i int, field string) (*Uint64, error) {
 	if uint(i) >= uint(a.n) {
 		return nil, ErrIndex
 	}
-	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Uint64)
-	return &Uint64{f}, err
+	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Uint64, a.elem, a.n)
+	return wrapUint64(f, err)
 }
 
 // Uint32 is Int64 for a uint32 field.
@@ -448,6 +448,34 @@ func (a *Array[T]) Uint32(i int, field string) (*Uint32, error) {
 	if uint(i) >= uint(a.n) {
 		return nil, ErrIndex
 	}
-	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Uint32)
-	return &Uint32{f}, err
+	f, err := a.o.atomicAt(a.t, a.data+uint64(i)*a.elem, field, reflect.Uint32, a.elem, a.n)
+	return wrapUint32(f, err)
+}
+
+func wrapInt64(f atomicField, err error) (*Int64, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Int64{f}, nil
+}
+
+func wrapInt32(f atomicField, err error) (*Int32, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Int32{f}, nil
+}
+
+func wrapUint64(f atomicField, err error) (*Uint64, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Uint64{f}, nil
+}
+
+func wrapUint32(f atomicField, err error) (*Uint32, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Uint32{f}, nil
 }

@@ -1,10 +1,8 @@
 package shmheap
 
 import (
-	"fmt"
 	"iter"
 	"math/bits"
-	"reflect"
 	"sync/atomic"
 )
 
@@ -429,6 +427,3 @@ func (v *Vector[T]) All() iter.Seq2[int, T] {
 }
 
 func maxInt() int { return int(^uint(0) >> 1) }
-
-var _ = fmt.Sprint
-var _ = reflect.TypeOf
