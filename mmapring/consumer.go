@@ -411,33 +411,10 @@ func (c *Consumer) closeGuarded() (err error) {
 // producer is proven dead (ErrPeerDead), or ctx is done.
 func (c *Consumer) waitData(ctx context.Context, stall int) error {
 	r := c.r
-	closed := c.closedWord
-	var ready func() bool
 	if c.kind == KindSPSC {
 		c.spscPublishHead() // never sleep on space the producer cannot see
-		ready = func() bool {
-			return !c.caughtUp() || atomic.LoadUint32(closed) != 0
-		}
-	} else {
-		enq, deq := c.prodPos, r.u64(offConsPos)
-		epoch := c.u32(offDataEpoch)
-		ready = func() bool {
-			if c.mpmcDataVisible() {
-				return true
-			}
-			if o := atomic.LoadUint32(c.u32(offOrphans)); o != 0 && o != c.staleOrphans {
-				return true
-			}
-			// Closed counts only once every claimed cell is resolved: a
-			// producer killed between claim and commit leaves the
-			// enqueue position ahead, and the consumer must then sleep
-			// until the liveness check repairs the cell, not spin on
-			// "closed"; a drain held up by a live claimant waits for the
-			// epoch to move (the claimant's Release bumps it).
-			return atomic.LoadUint32(closed) != 0 && atomic.LoadUint64(enq) == atomic.LoadUint64(deq) &&
-				(!c.drainBusy || atomic.LoadUint32(epoch) != c.drainEpoch)
-		}
 	}
+	ready := c.dataReady
 	tick := func() (bool, error) {
 		if r.kind == KindMPMC {
 			if r.repairDead() {

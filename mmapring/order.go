@@ -64,6 +64,13 @@ func setupOrder() {
 	})
 }
 
+// waiterBarrier is the waiter's half of the Dekker pair, between its
+// registration and its last look at the condition: after it, either that
+// look sees every publication made before a publisher could have missed
+// the registration, or that publisher sees the registration. It reports
+// false where the barrier is unavailable.
+func waiterBarrier() bool { return !noBarrier && atomicx.Membarrier() == nil }
+
 // hdrWord is the 64-bit word holding an SPSC record header (u32 length,
 // u32 type, in memory order on either byte order), for st64 and loads.
 func hdrWord(n, typ uint32) uint64 {

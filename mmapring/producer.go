@@ -544,24 +544,7 @@ func (p *Producer) spscPublish() error {
 // proven dead (ErrPeerDead), or ctx is done.
 func (p *Producer) waitRoom(ctx context.Context, n uint64, stall int) error {
 	r := p.r
-	closed := p.closedWord
-	var ready func() bool
-	if p.kind == KindSPSC {
-		need := p.recHdr + align8(n)
-		ready = func() bool {
-			idx := p.tail & p.mask
-			total := need
-			if p.capacity-idx < need {
-				total = p.capacity - idx + need
-			}
-			h := atomic.LoadUint64(r.u64(offConsPos))
-			return h > p.tail || p.tail+total+recHeader-h <= p.capacity || atomic.LoadUint32(closed) != 0
-		}
-	} else {
-		ready = func() bool {
-			return atomic.LoadUint32(closed) != 0 || p.mpmcRoomVisible()
-		}
-	}
+	ready := func() bool { return p.roomReady(n) }
 	tick := func() (bool, error) {
 		if r.kind == KindMPMC && r.repairDead() {
 			return true, nil

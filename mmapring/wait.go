@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipckit/ipckit/internal/atomicx"
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
@@ -211,10 +210,7 @@ func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch
 		ep := atomic.LoadUint32(epoch)
 		add32(waiters, 1)
 		st32(need, 1)
-		// The asymmetric half of the Dekker pair (order.go): after this,
-		// either ready() sees every publication made before a publisher
-		// could have missed our registration, or that publisher sees it.
-		barrier := !noBarrier && atomicx.Membarrier() == nil
+		barrier := waiterBarrier()
 		if ready() {
 			add32(waiters, ^uint32(0))
 			return nil
