@@ -69,6 +69,44 @@ func TestAllocs(t *testing.T) {
 	}
 }
 
+// TestStackMessagesStayOnStack: Send, TrySend, SendBatch and Recv must
+// not make their arguments escape, so that a message or buffer on the
+// caller's stack costs no allocation (hash/crc32, which the checksum path
+// calls, makes its argument escape: the checksum is taken of the ring's
+// copy instead).
+func TestStackMessagesStayOnStack(t *testing.T) {
+	for _, kind := range []Kind{KindSPSC, KindMPMC} {
+		for _, crc := range []bool{false, true} {
+			r := newRing(t, Config{Kind: kind, Capacity: 1024, CellSize: 64, Checksum: crc})
+			p, _ := r.Producer()
+			c, _ := r.Consumer()
+			ctx := context.Background()
+			a := testing.AllocsPerRun(1000, func() {
+				var msg, buf [64]byte
+				msg[0] = 1
+				if err := p.Send(ctx, msg[:]); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.TrySend(msg[:]); err != nil {
+					t.Fatal(err)
+				}
+				batch := [2][]byte{msg[:], msg[:]}
+				if _, err := p.SendBatch(ctx, batch[:]); err != nil {
+					t.Fatal(err)
+				}
+				for range 4 {
+					if _, err := c.Recv(ctx, buf[:]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			if a != 0 {
+				t.Errorf("%v checksum=%v: %v allocs per round with stack buffers", kind, crc, a)
+			}
+		}
+	}
+}
+
 // TestNoSyscallsWhenAwake: the eventcount only calls FUTEX_WAKE when a
 // waiter is registered, so a producer and consumer that never sleep make
 // no system call at all; one sleep costs exactly one wake.

@@ -245,10 +245,12 @@ func (p *Producer) trySend(msg []byte) error {
 	}
 	off := p.cellOff(pos)
 	put32(p.u32(off+8), uint32(n))
-	if p.checksum {
-		put32(p.u32(off+12), sum(msg))
-	}
 	copyIn(p.mem[off+cellHeader:off+cellHeader+n], msg)
+	if p.checksum {
+		// Of the copy, not of msg: hash/crc32 makes its argument escape,
+		// and msg must not (a caller's stack buffer would move to the heap).
+		put32(p.u32(off+12), sum(p.mem[off+cellHeader:off+cellHeader+n]))
+	}
 	return p.mpmcCommit(pos)
 }
 
@@ -519,11 +521,12 @@ func (p *Producer) spscSeal(off, n uint64) {
 
 func (p *Producer) spscWrite(off uint64, msg []byte) {
 	n := uint64(len(msg))
+	copyIn(p.mem[off+p.recHdr:off+p.recHdr+n], msg)
 	if p.checksum {
-		put32(p.u32(off+8), sum(msg))
+		// Of the copy, not of msg (see trySend).
+		put32(p.u32(off+8), sum(p.mem[off+p.recHdr:off+p.recHdr+n]))
 		put32(p.u32(off+12), 0)
 	}
-	copyIn(p.mem[off+p.recHdr:off+p.recHdr+n], msg)
 	p.spscSeal(off, n)
 }
 
