@@ -173,7 +173,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			"-json or -csv, to stdout. Numbers from one run on a shared or virtual machine\n"+
 			"swing; use -repeat or -long for medians. The exit status is 1 if a row failed.",
 		stdout, stderr)
-	sizes := c.fs.String("sizes", "64,65536", "comma-separated message `SIZES` in bytes (8 .. 1048576)")
+	sizes := c.fs.String("sizes", "64,65536,1048576", "comma-separated message `SIZES` in bytes (8 .. 1048576)")
 	dur := c.fs.Duration("time", 250*time.Millisecond, "`DURATION` of each throughput measurement (> 0)")
 	rttDur := c.fs.Duration("rtt-time", 150*time.Millisecond, "`DURATION` of each round-trip measurement (> 0)")
 	long := c.fs.Bool("long", false, "measure 8× longer and repeat at least 3 times")
@@ -731,6 +731,9 @@ func benchChild(args []string) int {
 	}
 	if args[0] == "raw" {
 		return rawChild(args[1:])
+	}
+	if args[0] == "mpmc-pc" {
+		return pcChild(args[1:])
 	}
 	var t *transport
 	for _, x := range transports {
