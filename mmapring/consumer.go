@@ -160,7 +160,7 @@ func (c *Consumer) recvFast(buf []byte) (int, bool) {
 		l := uint64(n)
 		size := recHeader + align8(l)
 		if typ == recMessage && l <= c.maxMsg && l <= uint64(len(buf)) && idx+size <= c.capacity {
-			k := copy(buf, c.data[idx+recHeader:idx+recHeader+l])
+			k := copyOut(buf, c.data[idx+recHeader:idx+recHeader+l])
 			c.head += size
 			c.spscMaybePublish()
 			return k, true
@@ -191,7 +191,7 @@ func (c *Consumer) tryRecv(buf []byte) (int, error) {
 	if len(msg) > len(buf) {
 		return 0, io.ErrShortBuffer
 	}
-	n := copy(buf, msg)
+	n := copyOut(buf, msg)
 	return n, c.release()
 }
 

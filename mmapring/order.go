@@ -87,3 +87,30 @@ func hdrFields(w uint64) (n, typ uint32) {
 	}
 	return uint32(w), uint32(w >> 32)
 }
+
+// copyChunk bounds the pieces that large copies into and out of the ring
+// are made in. The Go runtime's memmove on amd64 switches to non-temporal
+// stores (and non-temporal prefetches of the source) from 1 MiB on
+// (runtime/memmove_amd64.s, gobble_big_data_fwd): the copy bypasses the
+// cache, so the other process then reads the message from memory instead
+// of from the shared cache, and the copy itself runs at memory speed. glibc's
+// memcpy, which the C peers use, does so only beyond a threshold derived
+// from the cache size (several MiB). Copies of up to copyChunk stay on the
+// temporal path on every architecture.
+const copyChunk = 256 << 10
+
+// copyOut is copy in pieces of at most copyChunk bytes (for large messages;
+// one call to copy otherwise). It is not a store to shared memory when the
+// destination is the caller's buffer (Recv); copyIn routes the ring's
+// stores through it.
+func copyOut(dst, src []byte) int {
+	n := min(len(dst), len(src))
+	if n <= copyChunk {
+		return copy(dst, src)
+	}
+	for off := 0; off < n; off += copyChunk {
+		end := min(off+copyChunk, n)
+		copy(dst[off:end], src[off:end])
+	}
+	return n
+}

@@ -62,5 +62,6 @@ func putHdr(rec []byte, n uint32, typ uint32) {
 	hdr[1] = typ
 }
 
-// copyIn copies a payload into the ring (plain stores; published later).
-func copyIn(dst, src []byte) int { return copy(dst, src) }
+// copyIn copies a payload into the ring (plain stores; published later),
+// in pieces below copyChunk (see copyOut).
+func copyIn(dst, src []byte) int { return copyOut(dst, src) }
