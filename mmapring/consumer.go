@@ -32,7 +32,13 @@ type Consumer struct {
 	head    uint64
 	headPub uint64
 
+	// fast: an SPSC ring without checksums or the fault guard, where
+	// recvFast may run (when nothing is peeked).
+	fast    bool
+	quarter uint64 // capacity/4: the most the head is left unpublished
 	// Fast-path pointers into the mapping.
+	base         unsafe.Pointer // the data area's first byte
+	spaceEpoch   *uint32
 	data         []byte
 	prodPos      *uint64
 	spaceWaiters *uint32
@@ -83,6 +89,10 @@ func (r *Ring) newConsumerGuarded() (c *Consumer, err error) {
 		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		spaceWaiters: r.u32(offSpaceWaiters), closedWord: r.u32(offClosed)}
+	c.base = unsafe.Pointer(unsafe.SliceData(c.data))
+	c.spaceEpoch = r.u32(offSpaceEpoch)
+	c.fast = r.kind == KindSPSC && !r.checksum && !r.m.guard
+	c.quarter = r.capacity / 4
 	if r.kind == KindSPSC {
 		// The stored producer position may trail the last published
 		// record (a producer killed between the two stores), so the
@@ -123,6 +133,9 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // receives them again: SPSC delivery is at-least-once across a consumer's
 // death (exactly-once otherwise).
 func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
+	if n, ok := c.recvFast(buf); ok {
+		return n, nil
+	}
 	if c.guarded {
 		return c.recvGuarded(ctx, buf)
 	}
@@ -136,8 +149,10 @@ func (c *Consumer) recvGuarded(ctx context.Context, buf []byte) (n int, err erro
 
 func (c *Consumer) recv(ctx context.Context, buf []byte) (int, error) {
 	for stall := 0; ; stall++ {
-		if n, ok := c.recvFast(buf); ok {
-			return n, nil
+		if stall > 0 {
+			if n, ok := c.recvFast(buf); ok {
+				return n, nil
+			}
 		}
 		n, err := c.tryRecv(buf)
 		if err != ErrEmpty {
@@ -154,19 +169,24 @@ func (c *Consumer) recv(ctx context.Context, buf []byte) (int, error) {
 // anything unusual (padding, nothing yet, corruption, EOF, a short buffer,
 // a checksum) takes the general path, which re-checks everything.
 func (c *Consumer) recvFast(buf []byte) (int, bool) {
-	if c.kind == KindSPSC && !c.done && !c.peeked && !c.checksum && !c.r.closed.Load() {
-		idx := c.head & c.mask
-		n, typ := hdrFields(atomicx.LoadAcq64(c.hdrAt(idx)))
-		l := uint64(n)
-		size := recHeader + align8(l)
-		if typ == recMessage && l <= c.maxMsg && l <= uint64(len(buf)) && idx+size <= c.capacity {
-			k := copyOut(buf, c.data[idx+recHeader:idx+recHeader+l])
-			c.head += size
-			c.spscMaybePublish()
-			return k, true
-		}
+	if !c.fast || c.peeked || c.done || c.r.closed.Load() {
+		return 0, false
 	}
-	return 0, false
+	idx := c.head & c.mask
+	n, typ := hdrFields(atomicx.LoadAcq64((*uint64)(unsafe.Add(c.base, idx))))
+	l := uint64(n)
+	size := recHeader + align8(l)
+	if typ != recMessage || l > c.maxMsg || l > uint64(len(buf)) || idx+size > c.capacity {
+		return 0, false
+	}
+	// In bounds: idx+size ≤ capacity was just checked.
+	k := copyOut(buf, unsafe.Slice((*byte)(unsafe.Add(c.base, idx+recHeader)), l))
+	c.head += size
+	if c.head-c.headPub >= c.quarter || atomic.LoadUint32(c.spaceWaiters) != 0 ||
+		atomicx.LoadAcq64((*uint64)(unsafe.Add(c.base, c.head&c.mask))) == 0 {
+		c.spscPublishHead()
+	}
+	return k, true
 }
 
 // hdrAt returns the header word of the record at data offset idx.
@@ -519,7 +539,7 @@ func (c *Consumer) spscPublishHead() error {
 	}
 	st64(c.r.u64(offConsPos), c.head)
 	c.headPub = c.head
-	return c.notify(c.u32(offSpaceEpoch))
+	return c.notify(c.spaceEpoch)
 }
 
 // ---- MPMC ----

@@ -41,10 +41,15 @@ type Producer struct {
 	pendOff uint64 // offset in the data area
 	pendHdr uint64 // header word
 
+	// fast: an SPSC ring without checksums or the fault guard, where
+	// sendFast may run (when nothing is reserved or held back).
+	fast bool
 	// Fast-path pointers into the mapping (computed once, so the hot path
 	// has no bounds checks on the header).
-	data        []byte // the data area
+	base        unsafe.Pointer // the data area's first byte
+	data        []byte         // the data area
 	prodPos     *uint64
+	dataEpoch   *uint32
 	dataWaiters *uint32
 	closedWord  *uint32
 
@@ -83,6 +88,9 @@ func (r *Ring) newProducerGuarded() (p *Producer, err error) {
 		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		dataWaiters: r.u32(offDataWaiters), closedWord: r.u32(offClosed)}
+	p.base = unsafe.Pointer(unsafe.SliceData(p.data))
+	p.dataEpoch = r.u32(offDataEpoch)
+	p.fast = r.kind == KindSPSC && !r.checksum && !r.m.guard
 	if r.kind == KindSPSC {
 		if err := p.recoverTail(); err != nil {
 			r.unregister(slot)
@@ -152,6 +160,9 @@ func (p *Producer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&p.
 // full, and with an error matching ErrWakeFailed when the message was
 // published but waking a sleeping consumer failed.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
+	if sent, err := p.sendFast(msg); sent {
+		return err
+	}
 	if p.guarded {
 		return p.sendGuarded(ctx, msg)
 	}
@@ -165,8 +176,10 @@ func (p *Producer) sendGuarded(ctx context.Context, msg []byte) (err error) {
 
 func (p *Producer) send(ctx context.Context, msg []byte) error {
 	for stall := 0; ; stall++ {
-		if sent, err := p.sendFast(msg); sent {
-			return err
+		if stall > 0 {
+			if sent, err := p.sendFast(msg); sent {
+				return err
+			}
 		}
 		err := p.trySend(msg)
 		if err != ErrFull {
@@ -179,13 +192,16 @@ func (p *Producer) send(ctx context.Context, msg []byte) error {
 }
 
 // sendFast is the SPSC fast path: room known from the cached consumer
-// position, no wrap, no checksum, nothing held back: the payload, the
-// terminator after it, then the header with a release store (the
-// consumer polls the header itself, so the record arrives in one cache
-// line transfer where it fits one), then the position.
+// position, no wrap, no checksum, no fault guard, nothing held back: the
+// payload, the terminator after it, then the header with a release store
+// (the consumer polls the header itself, so the record arrives in one
+// cache line transfer where it fits one), then the position. Addresses
+// are computed from base once the record is known to lie inside the data
+// area (idx + need ≤ capacity, and the terminator at an 8-aligned index
+// below capacity), without further bounds checks.
 func (p *Producer) sendFast(msg []byte) (bool, error) {
 	n := uint64(len(msg))
-	if p.kind != KindSPSC || p.done || p.resv || p.pend || p.checksum || n > p.maxMsg || p.r.closed.Load() {
+	if !p.fast || p.resv || p.pend || p.done || n > p.maxMsg || p.r.closed.Load() {
 		return false, nil
 	}
 	need := recHeader + align8(n)
@@ -193,16 +209,11 @@ func (p *Producer) sendFast(msg []byte) (bool, error) {
 	if p.capacity-idx < need || p.tail+need+recHeader-p.headCache > p.capacity {
 		return false, nil
 	}
-	rec := p.data[idx : idx+need : idx+need]
-	copyIn(rec[recHeader:], msg)
-	putHdr(p.data[(idx+need)&p.mask:], 0, recNone)
+	copyIn(unsafe.Slice((*byte)(unsafe.Add(p.base, idx+recHeader)), n), msg)
+	putHdr(unsafe.Slice((*byte)(unsafe.Add(p.base, (idx+need)&p.mask)), recHeader), 0, recNone)
 	p.tail += need
-	st64(p.hdrAt(idx), hdrWord(uint32(n), recMessage))
-	st64(p.prodPos, p.tail)
-	if atomic.LoadUint32(p.dataWaiters) != 0 {
-		return true, p.notify(p.u32(offDataEpoch))
-	}
-	return true, nil
+	st64x2((*uint64)(unsafe.Add(p.base, idx)), hdrWord(uint32(n), recMessage), p.prodPos, p.tail)
+	return true, p.notify(p.dataEpoch)
 }
 
 // TrySend is Send without waiting: ErrFull when there is no room.

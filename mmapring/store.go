@@ -29,6 +29,17 @@ func st64(p *uint64, v uint64) {
 	atomicx.StoreRel64(p, v)
 }
 
+// st64x2 is st64(p, v) then st64(q, w), in one call: an SPSC record
+// header, then the producer's position.
+func st64x2(p *uint64, v uint64, q *uint64, w uint64) {
+	if seqCstPublish {
+		atomic.StoreUint64(p, v)
+		atomic.StoreUint64(q, w)
+		return
+	}
+	atomicx.StoreRel64Pair(p, v, q, w)
+}
+
 // st32 is a sequentially consistent store of a header word (closed, need,
 // a peer's role).
 func st32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }

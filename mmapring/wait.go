@@ -127,8 +127,16 @@ func needOf(epoch *uint32) *uint32    { return (*uint32)(unsafe.Add(unsafe.Point
 // enough. A failed wake is returned (as a *wakeError); the change itself
 // stands.
 func (c *counters) notify(epoch *uint32) error {
+	if atomic.LoadUint32(waitersOf(epoch)) == 0 {
+		return nil // the common case, inlined into the publishing paths
+	}
+	return c.wakeWaiter(epoch)
+}
+
+// wakeWaiter is notify's rest, once a waiter is registered.
+func (c *counters) wakeWaiter(epoch *uint32) error {
 	need := needOf(epoch)
-	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.LoadUint32(need) != 0 && swap32(need, 0) != 0 {
+	if atomic.LoadUint32(need) != 0 && swap32(need, 0) != 0 {
 		add32(epoch, 1)
 		c.wakes++
 		return wakeAll(epoch)

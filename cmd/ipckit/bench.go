@@ -629,6 +629,9 @@ func measureTput(o benchOpts, t *transport, size int) (int, time.Duration, error
 }
 
 func sendFor(c conn, msg []byte, batch [][]byte, start time.Time, d time.Duration) int {
+	if rc, ok := c.(*ringConn); ok && batch == nil {
+		return rc.sendFor(msg, start, d)
+	}
 	n := 0
 	for {
 		if batch != nil {
@@ -756,12 +759,16 @@ func benchChild(args []string) int {
 	switch args[1] {
 	case "sink":
 		buf := make([]byte, size)
-		n := 0
-		for {
-			if _, err := c.recv(buf); err != nil {
-				break
+		var n int
+		if rc, ok := c.(*ringConn); ok {
+			n = rc.recvAll(buf)
+		} else {
+			for {
+				if _, err := c.recv(buf); err != nil {
+					break
+				}
+				n++
 			}
-			n++
 		}
 		fmt.Println(n)
 	case "echo":

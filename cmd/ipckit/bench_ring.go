@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/ipckit/ipckit/mmapring"
 )
@@ -20,6 +21,34 @@ type ringConn struct {
 var bg = context.Background()
 
 func (r *ringConn) send(b []byte) error           { return r.p.Send(bg, b) }
+
+// sendFor and recvAll are sendFor's and the sink's loops with the ring's
+// Send and Recv called directly, as a program would, rather than through
+// the conn interface (the C row calls mmr_send and mmr_recv directly too).
+func (r *ringConn) sendFor(msg []byte, start time.Time, d time.Duration) int {
+	n := 0
+	for {
+		for i := 0; i < 64; i++ {
+			if r.p.Send(bg, msg) != nil {
+				return n
+			}
+			n++
+		}
+		if time.Since(start) >= d {
+			return n
+		}
+	}
+}
+
+func (r *ringConn) recvAll(buf []byte) int {
+	n := 0
+	for {
+		if _, err := r.c.Recv(bg, buf); err != nil {
+			return n
+		}
+		n++
+	}
+}
 func (r *ringConn) recv(b []byte) (int, error)    { return r.c.Recv(bg, b) }
 func (r *ringConn) sendBatch(msgs [][]byte) error { _, err := r.p.SendBatch(bg, msgs); return err }
 func (r *ringConn) closeSend() error              { return r.p.Close() }

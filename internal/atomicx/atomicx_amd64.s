@@ -18,3 +18,13 @@ TEXT ·StoreRel32(SB), NOSPLIT|NOFRAME, $0-12
 	MOVL	v+8(FP), BX
 	MOVL	BX, (AX)
 	RET
+
+// func StoreRel64Pair(p *uint64, v uint64, q *uint64, w uint64)
+TEXT ·StoreRel64Pair(SB), NOSPLIT|NOFRAME, $0-32
+	MOVQ	p+0(FP), AX
+	MOVQ	v+8(FP), BX
+	MOVQ	q+16(FP), CX
+	MOVQ	w+24(FP), DX
+	MOVQ	BX, (AX)
+	MOVQ	DX, (CX)
+	RET

@@ -23,6 +23,18 @@ TEXT ·StoreRel32(SB), NOSPLIT, $0-12
 	MOVW	R4, 0(R3)
 	RET
 
+// func StoreRel64Pair(p *uint64, v uint64, q *uint64, w uint64)
+TEXT ·StoreRel64Pair(SB), NOSPLIT, $0-32
+	MOVD	p+0(FP), R3
+	MOVD	v+8(FP), R4
+	MOVD	q+16(FP), R5
+	MOVD	w+24(FP), R6
+	LWSYNC
+	MOVD	R4, 0(R3)
+	LWSYNC
+	MOVD	R6, 0(R5)
+	RET
+
 // func LoadAcq64(p *uint64) uint64
 TEXT ·LoadAcq64(SB), NOSPLIT|NOFRAME, $-8-16
 	MOVD	p+0(FP), R3

@@ -24,6 +24,18 @@ TEXT ·StoreRel32(SB), NOSPLIT, $0-12
 	MOVW	A1, (A0)
 	RET
 
+// func StoreRel64Pair(p *uint64, v uint64, q *uint64, w uint64)
+TEXT ·StoreRel64Pair(SB), NOSPLIT, $0-32
+	MOV	p+0(FP), A0
+	MOV	v+8(FP), A1
+	MOV	q+16(FP), A2
+	MOV	w+24(FP), A3
+	WORD	$0x0310000f
+	MOV	A1, (A0)
+	WORD	$0x0310000f
+	MOV	A3, (A2)
+	RET
+
 // func LoadAcq64(p *uint64) uint64
 TEXT ·LoadAcq64(SB), NOSPLIT|NOFRAME, $0-16
 	MOV	p+0(FP), A0

@@ -20,3 +20,13 @@ TEXT ·StoreRel32(SB), NOSPLIT, $0-12
 	MOVWZ	v+8(FP), R3
 	MOVW	R3, 0(R2)
 	RET
+
+// func StoreRel64Pair(p *uint64, v uint64, q *uint64, w uint64)
+TEXT ·StoreRel64Pair(SB), NOSPLIT, $0-32
+	MOVD	p+0(FP), R2
+	MOVD	v+8(FP), R3
+	MOVD	q+16(FP), R4
+	MOVD	w+24(FP), R5
+	MOVD	R3, 0(R2)
+	MOVD	R5, 0(R4)
+	RET

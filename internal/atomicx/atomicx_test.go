@@ -271,6 +271,10 @@ func TestStoreLoad(t *testing.T) {
 	if atomicx.LoadAcq64(&w[1]) != ^uint64(0) {
 		t.Fatal("all ones")
 	}
+	atomicx.StoreRel64Pair(&w[0], 5, &w[3], 6)
+	if w[0] != 5 || w[3] != 6 || w[1] != ^uint64(0) || w[2] != 0 {
+		t.Fatalf("StoreRel64Pair: %#x", w)
+	}
 }
 
 // TestMembarrier registers and issues the barrier. Kernels without it

@@ -15,6 +15,12 @@ func StoreRel64(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
 // StoreRel32 stores v into *p with (at least) release ordering.
 func StoreRel32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
 
+// StoreRel64Pair is StoreRel64(p, v) then StoreRel64(q, w).
+func StoreRel64Pair(p *uint64, v uint64, q *uint64, w uint64) {
+	atomic.StoreUint64(p, v)
+	atomic.StoreUint64(q, w)
+}
+
 // LoadAcq64 loads *p with (at least) acquire ordering.
 func LoadAcq64(p *uint64) uint64 { return atomic.LoadUint64(p) }
 
