@@ -20,7 +20,7 @@ type ringConn struct {
 
 var bg = context.Background()
 
-func (r *ringConn) send(b []byte) error           { return r.p.Send(bg, b) }
+func (r *ringConn) send(b []byte) error { return r.p.Send(bg, b) }
 
 // sendFor and recvAll are sendFor's and the sink's loops with the ring's
 // Send and Recv called directly, as a program would, rather than through
