@@ -121,7 +121,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return sysv.QueueFromID(id), nil
+			return sysv.QueueFromID(id)
 		})
 	RegisterKind(kindSemSet,
 		func(s *sysv.SemSet) (*os.File, []byte, error) {
@@ -143,7 +143,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return sysv.SegmentFromID(id), nil
+			return sysv.SegmentFromID(id)
 		})
 }
 

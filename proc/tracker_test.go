@@ -122,7 +122,7 @@ func TestTrackerAfterSIGKILL(t *testing.T) {
 		posix.ShmUnlink(names[2])
 		posix.ShmUnlink(names[3])
 		if qid >= 0 {
-			sysv.QueueFromID(qid).Remove()
+			sysv.RemoveQueue(qid)
 		}
 	})
 	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
