@@ -32,7 +32,7 @@ func newQueue(t testing.TB, maxMsgs, msgSize int) *posix.Queue {
 // openAgain opens the same queue through a second descriptor.
 func openAgain(t testing.TB, q *posix.Queue, flag int) *posix.Queue {
 	t.Helper()
-	q2, err := posix.OpenQueue(q.Name(), flag, 0, nil)
+	q2, err := posix.OpenQueueFlags(q.Name(), flag, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,3 +74,11 @@ func mqSysctl(t testing.TB, name string) int {
 }
 
 var _ = unix.EAGAIN
+
+// connFromFD makes a Conn of a raw descriptor, which it consumes (the Conn
+// keeps a duplicate), as a program adopting an inherited descriptor does.
+func connFromFD(fd int, name string) (*posix.Conn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return posix.ConnFromFile(f)
+}

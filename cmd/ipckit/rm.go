@@ -142,7 +142,7 @@ func removeObject(kind, arg string) error {
 		if isSemFile(arg) {
 			return errf("%s is a named semaphore's file: remove it as posix-sem %s", arg, strings.TrimPrefix(trimSlashes(arg), "sem."))
 		}
-		if err := posix.ShmUnlink(arg); err != nil {
+		if err := posix.UnlinkShm(arg); err != nil {
 			return nameError(arg, err)
 		}
 	case kindPosixSem:
