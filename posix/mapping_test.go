@@ -656,8 +656,8 @@ func TestGuardSurvivesPeerTruncation(t *testing.T) {
 }
 
 // BenchmarkGuard measures Guard's cost per call around an 8-byte atomic
-// add, against the same closure called directly. Its result is written
-// in Guard's doc comment.
+// add, against the same closure called directly. Its results are in
+// BENCHMARKS.md.
 func BenchmarkGuard(b *testing.B) {
 	m, err := posix.MapAnonymous(4096, 0)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/errs"
 	"github.com/ipckit/ipckit/mmapring"
 )
 
@@ -21,9 +22,13 @@ var (
 	// process died while running it.
 	ErrWorkerDied = errors.New("proc: pool worker died")
 	// ErrClosed is matched by the errors of a Pool's methods after Close
-	// or Terminate, and of tasks that Terminate cancelled. It matches
-	// os.ErrClosed.
-	ErrClosed = fmt.Errorf("proc: pool closed: %w", os.ErrClosed)
+	// or Terminate, and of tasks that Terminate cancelled. It is ipckit's
+	// one closed-handle error (the same value as posix.ErrClosed and
+	// mmapring.ErrClosed) and matches os.ErrClosed.
+	ErrClosed = errs.ErrClosed
+	// errPoolClosed is what the pool returns: ErrClosed, saying which
+	// handle was closed.
+	errPoolClosed = fmt.Errorf("proc: pool closed: %w", ErrClosed)
 	// ErrTooLarge is matched by a TaskError for a task whose encoding
 	// does not fit in a worker's ring (PoolOptions.RingSize).
 	ErrTooLarge = errors.New("proc: task larger than the pool's rings allow")
@@ -276,7 +281,7 @@ func (p *Pool) enqueue(j *job, n int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state != 0 {
-		return ErrClosed
+		return errPoolClosed
 	}
 	if p.fatal != nil {
 		return p.fatal
@@ -312,7 +317,7 @@ func (p *Pool) Terminate() error {
 		close(p.terminated)
 	}
 	p.mu.Unlock()
-	p.q.failAll(ErrClosed)
+	p.q.failAll(errPoolClosed)
 	return p.finish()
 }
 
@@ -322,7 +327,7 @@ func (p *Pool) finish() error {
 		if p.stopCtx != nil {
 			p.stopCtx()
 		}
-		p.q.failAll(ErrClosed) // nothing can run them any more
+		p.q.failAll(errPoolClosed) // nothing can run them any more
 		p.release()
 	})
 	return nil
@@ -694,7 +699,7 @@ func (s *poolSlot) run() {
 		err := s.serve()
 		switch {
 		case s.p.isTerminated():
-			s.failInflight(ErrClosed)
+			s.failInflight(errPoolClosed)
 			s.stop(true)
 			return
 		case err == errPoolDone:
@@ -740,7 +745,7 @@ func (s *poolSlot) serve() error {
 			case <-s.proc.exited:
 				return errWorkerExited
 			case <-s.p.terminated:
-				return ErrClosed
+				return errPoolClosed
 			case <-s.p.closing:
 				if s.p.q.empty() {
 					return errPoolDone

@@ -16,7 +16,7 @@ import (
 // A named semaphore that a C program opens with sem_open("/jobs", 0).
 func ExampleOpen() {
 	name := fmt.Sprintf("/example-jobs-%d", os.Getpid())
-	s, err := semaphore.Open(name, unix.O_CREAT|unix.O_EXCL, 0o600, 2)
+	s, err := semaphore.OpenFlags(name, unix.O_CREAT|unix.O_EXCL, 0o600, 2)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -89,7 +89,7 @@ type Mutex struct {
 
 func mutexSupported() error {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
-		return fmt.Errorf("semaphore: %w: the robust pthread_mutex_t layout is implemented for 64-bit targets only", ErrNotSupported)
+		return notSupported("the robust pthread_mutex_t layout is implemented for 64-bit targets only")
 	}
 	return nil
 }
@@ -480,7 +480,7 @@ func registerThread(tid uint32) (*threadList, error) {
 		// then link the sentinel in as glibc would a mutex.
 		if h.scratch[1] != 3*unsafe.Sizeof(uintptr(0)) ||
 			*(*int64)(unsafe.Add(ptrAt(cur), unsafe.Sizeof(uintptr(0)))) != robustFutexOff {
-			return nil, fmt.Errorf("semaphore: %w: this thread's robust list head does not follow glibc's layout", ErrNotSupported)
+			return nil, notSupported("this thread's robust list head does not follow glibc's layout")
 		}
 		h.head, h.own = ptrAt(cur), false
 		h.enqueue(sent)

@@ -176,13 +176,13 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func newNamed(t testing.TB, f Format, value uint32) (*Sem, string) {
 	t.Helper()
 	name := "/" + ipctest.Name("sem")
-	s, err := OpenFormat(f, name, os.O_CREATE|os.O_EXCL, 0o600, value)
+	s, err := f.OpenFlags(name, os.O_CREATE|os.O_EXCL, 0o600, value)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		s.Close()
-		UnlinkFormat(f, name)
+		f.Unlink(name)
 	})
 	return s, name
 }

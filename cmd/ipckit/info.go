@@ -316,7 +316,7 @@ func shmFileInfo(kind, arg string) (*infoReport, error) {
 			r.add("holds", "an mmapring ring: see ipckit info ring "+trimSlashes(arg))
 		}
 	case kindPosixSem:
-		s, err := semaphore.Open(arg, 0, 0, 0)
+		s, err := semaphore.Open(arg)
 		if err != nil {
 			r.add("error", err.Error())
 			break

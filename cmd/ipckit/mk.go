@@ -229,7 +229,7 @@ func runMk(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				return "", err
 			}
-			s, err := semaphore.Open(pos[1], os.O_CREATE|os.O_EXCL, mode.mode, uint32(*value))
+			s, err := semaphore.OpenFlags(pos[1], os.O_CREATE|os.O_EXCL, mode.mode, uint32(*value))
 			if err != nil {
 				return "", mkError(kind, err)
 			}
