@@ -2,8 +2,6 @@ package posix_test
 
 import (
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -58,19 +56,6 @@ func fdCount(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return len(ents)
-}
-
-func mqSysctl(t testing.TB, name string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/fs/mqueue/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 var _ = unix.EAGAIN

@@ -394,7 +394,7 @@ func (c *Conn) recv(ctx context.Context, buf []byte) (int, error) {
 
 // ReceiveBytes reads the next message into a new slice of its exact size.
 func (c *Conn) ReceiveBytes(ctx context.Context) ([]byte, error) {
-	n, err := c.Receive(ctx, nil)
+	_, err := c.Receive(ctx, nil)
 	if err == nil {
 		return []byte{}, nil // an empty message
 	}
@@ -403,7 +403,7 @@ func (c *Conn) ReceiveBytes(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	buf := make([]byte, se.Size)
-	n, err = c.Receive(ctx, buf)
+	n, err := c.Receive(ctx, buf)
 	if err != nil {
 		return nil, err
 	}

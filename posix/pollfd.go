@@ -123,9 +123,7 @@ func newPollFDBlocking(fd int, name string) (*pollFD, error) {
 		return nil, err
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err == nil && serr != nil {
-		err = serr
-	} else if err != nil {
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err != nil {
 		serr = err
 	}
 	if serr != nil {

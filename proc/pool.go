@@ -92,7 +92,6 @@ type Pool struct {
 	live       int           // slots still serving
 	stopCtx    func() bool
 	closeOnce  sync.Once
-	closeErr   error
 
 	replaced atomic.Int64
 }

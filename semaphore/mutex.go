@@ -418,8 +418,6 @@ var (
 	robustFree  []*robustSlot
 )
 
-func (h *threadList) headAddr() unsafe.Pointer { return h.head }
-
 func (h *threadList) setPending(e unsafe.Pointer) {
 	atomic.StoreUintptr((*uintptr)(unsafe.Add(h.head, 2*unsafe.Sizeof(uintptr(0)))), uintptr(e))
 }

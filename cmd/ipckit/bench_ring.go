@@ -11,10 +11,9 @@ import (
 // child as fds 3 and 4.
 
 type ringConn struct {
-	p       *mmapring.Producer
-	c       *mmapring.Consumer
-	rings   []*mmapring.Ring
-	batched [][]byte
+	p     *mmapring.Producer
+	c     *mmapring.Consumer
+	rings []*mmapring.Ring
 }
 
 var bg = context.Background()
