@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/abi"
@@ -38,8 +39,8 @@ func TestQueueSendReceivePriorities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.CurMsgs != 5 || a.MaxMsgs != 8 || a.MsgSize != 64 || a.NonBlock {
-		t.Fatalf("Attr = %+v", a)
+	if d := cmp.Diff(posix.QueueAttr{MaxMsgs: 8, MsgSize: 64, CurMsgs: 5}, a); d != "" {
+		t.Fatalf("Attr (-want +got):\n%s", d)
 	}
 	want := []string{"high/30000", "mid/7", "low-1/1", "low-2/1", "zero/0"}
 	buf := make([]byte, q.MsgSize())
@@ -552,8 +553,9 @@ func TestListQueues(t *testing.T) {
 	for _, qi := range qs {
 		if "/"+qi.Name == q.Name() {
 			found = true
-			if qi.QSize != 8 || qi.Mode != 0o600 || qi.NotifyPID != 0 {
-				t.Errorf("QueueInfo = %+v, want QSize 8, mode 0600", qi)
+			want := posix.QueueInfo{Name: qi.Name, QSize: 8, Mode: 0o600, UID: uint32(os.Geteuid()), GID: uint32(os.Getegid()), ModTime: qi.ModTime}
+			if d := cmp.Diff(want, qi); d != "" {
+				t.Errorf("QueueInfo (-want +got):\n%s", d)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/testenv"
@@ -38,8 +39,16 @@ func TestMsggetExclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Perm.Key != key || !modeIs(st.Perm.Mode, 0o600) || st.Perm.UID != uint32(os.Geteuid()) {
-		t.Errorf("stat perm %+v, want key %#x mode 0600 uid %d", st.Perm, key, os.Geteuid())
+	uid, gid := uint32(os.Geteuid()), uint32(os.Getegid())
+	want := sysv.Perm{Key: key, UID: uid, GID: gid, CUID: uid, CGID: gid, Mode: 0o600, Seq: st.Perm.Seq}
+	if testenv.IPCPermModeUnreliable() {
+		want.Mode = st.Perm.Mode
+	}
+	if d := cmp.Diff(want, st.Perm); d != "" {
+		t.Errorf("Stat().Perm (-want +got):\n%s", d)
+	}
+	if st.Messages != 0 || st.MaxBytes == 0 || st.Changed.IsZero() || !st.LastSend.IsZero() {
+		t.Errorf("Stat of a new queue: %+v", st)
 	}
 }
 
