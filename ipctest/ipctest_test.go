@@ -20,6 +20,7 @@ import (
 	"github.com/ipckit/ipckit/internal/feature"
 	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/ipctest"
+	"github.com/ipckit/ipckit/proc"
 )
 
 const (
@@ -59,6 +60,7 @@ func init() {
 }
 
 func TestMain(m *testing.M) {
+	proc.Main() // a child started by proc (the examples) runs here and exits
 	testenv.RunChildIfAsked()
 	ipctest.Main(m)
 }

@@ -16,11 +16,6 @@ import (
 	"github.com/ipckit/ipckit/ipctest"
 )
 
-func TestMain(m *testing.M) {
-	testenv.RunChildIfAsked()
-	ipctest.Main(m)
-}
-
 // peerBin builds tests/c/sem_peer.c with cc: "" for the C compiler of the
 // architecture under test (testenv.CC), or "musl-gcc", which builds for the
 // host. musl peers are skipped where the Go side's musl sem_t cannot match
