@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/errs"
 	"github.com/ipckit/ipckit/internal/futex"
 	"github.com/ipckit/ipckit/internal/procmaps"
 )
@@ -62,7 +63,9 @@ var (
 	// without calling Consistent. Matches unix.ENOTRECOVERABLE.
 	ErrNotRecoverable error = &os.SyscallError{Syscall: "pthread_mutex_lock", Err: unix.ENOTRECOVERABLE}
 	// ErrBusy is returned by TryLock when another thread holds the mutex.
-	ErrBusy error = &os.SyscallError{Syscall: "pthread_mutex_trylock", Err: unix.EBUSY}
+	// It matches unix.EBUSY, pthread_mutex_trylock's answer, and
+	// unix.EAGAIN, which every ipckit Try call's "would block" matches.
+	ErrBusy error = &os.SyscallError{Syscall: "pthread_mutex_trylock", Err: errs.WouldBlock(unix.EBUSY)}
 	// ErrDeadlock: an error-checking mutex relocked by its owner thread.
 	ErrDeadlock error = &os.SyscallError{Syscall: "pthread_mutex_lock", Err: unix.EDEADLK}
 	// ErrNotOwner: Unlock or Consistent by a thread that does not hold it.
