@@ -164,7 +164,7 @@ func TestPipeAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkPipeSendRecv(b *testing.B) {
+func BenchmarkPipeSendReceive(b *testing.B) {
 	x, y, err := posix.Pipe(true)
 	if err != nil {
 		b.Fatal(err)
@@ -456,7 +456,7 @@ func TestPassMemfdToChild(t *testing.T) {
 	}
 }
 
-func TestRecvFilesTruncated(t *testing.T) {
+func TestReceiveFilesTruncated(t *testing.T) {
 	testenv.SkipUnderEmulation(t, "qemu-user gives the host kernel a control buffer twice the guest's, so SCM_RIGHTS truncates at other sizes")
 	a, b, err := posix.SocketPair()
 	if err != nil {
@@ -479,7 +479,7 @@ func TestRecvFilesTruncated(t *testing.T) {
 
 // A Receive interrupted in the middle of a message keeps what it read; the
 // next Receive, into another buffer, returns the whole message intact.
-func TestPipeRecvResumesAfterCancel(t *testing.T) {
+func TestPipeReceiveResumesAfterCancel(t *testing.T) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
