@@ -76,7 +76,9 @@
 // # SysV semaphores with SEM_UNDO: SysV
 //
 // [SysV] has the same Wait/TryWait/Post/Value surface over one semaphore of
-// a System V set (package sysv). With SEM_UNDO (the default) the kernel
+// a System V set (package sysv): [CreateSysV] makes one, [OpenOrCreateSysV]
+// opens or makes one and sets its value exactly once, [OpenSysV] opens one,
+// and [SysVFromSet] uses a semaphore of a set passed by id. With SEM_UNDO (the default) the kernel
 // reverses a process's adjustments when it exits, SIGKILL included, so a
 // unit held by a process that dies comes back. Every operation is a
 // semop(2) system call.
