@@ -227,24 +227,27 @@ func TestShmAndPath(t *testing.T) {
 	}
 }
 
+// headerMutations make a valid header invalid, each in one way (nil: the
+// file is shorter than the ring).
+var headerMutations = map[string]func(h []byte){
+	"magic":    func(h []byte) { h[0] ^= 1 },
+	"version":  func(h []byte) { h[offVersion] = 9 },
+	"notready": func(h []byte) { clear(h[offVersion : offVersion+4]) },
+	"kind":     func(h []byte) { h[offKind] = 7 },
+	"capacity": func(h []byte) { h[offCapacity] = 3 },
+	"cell":     func(h []byte) { h[offCellSize] = 13 },
+	"limit":    func(h []byte) { h[offLimit] = 99 },
+	"total":    func(h []byte) { h[offTotalSize+4] = 1 },
+	"maxmsg":   func(h []byte) { h[offMaxMsg] = 200 },
+	"flags":    func(h []byte) { h[offFlags] = 0x80 },
+	"short":    nil,
+}
+
 func TestOpenValidation(t *testing.T) {
 	good := newRing(t, Config{Kind: KindMPMC, Capacity: 16, CellSize: 32})
 	hdr := make([]byte, headerSize)
 	copy(hdr, good.mem[:headerSize])
-	mutate := map[string]func(h []byte){
-		"magic":    func(h []byte) { h[0] ^= 1 },
-		"version":  func(h []byte) { h[offVersion] = 9 },
-		"notready": func(h []byte) { clear(h[offVersion : offVersion+4]) },
-		"kind":     func(h []byte) { h[offKind] = 7 },
-		"capacity": func(h []byte) { h[offCapacity] = 3 },
-		"cell":     func(h []byte) { h[offCellSize] = 13 },
-		"limit":    func(h []byte) { h[offLimit] = 99 },
-		"total":    func(h []byte) { h[offTotalSize+4] = 1 },
-		"maxmsg":   func(h []byte) { h[offMaxMsg] = 200 },
-		"flags":    func(h []byte) { h[offFlags] = 1 },
-		"short":    nil,
-	}
-	for name, fn := range mutate {
+	for name, fn := range headerMutations {
 		h := append([]byte(nil), hdr...)
 		size := len(good.mem)
 		if fn != nil {
@@ -331,8 +334,11 @@ func TestQueueJoin(t *testing.T) {
 		t.Fatalf("put beyond maxsize: %v", err)
 	}
 	cancel()
-	if q.Qsize() != 3 || q.Unfinished() != 3 {
-		t.Fatalf("qsize %d unfinished %d", q.Qsize(), q.Unfinished())
+	if qs, _ := q.Qsize(); qs != 3 {
+		t.Fatalf("qsize %d", qs)
+	}
+	if u, _ := q.Unfinished(); u != 3 {
+		t.Fatalf("unfinished %d", u)
 	}
 	var workers []*exec.Cmd
 	var outs []*strings.Builder
@@ -353,7 +359,7 @@ func TestQueueJoin(t *testing.T) {
 	if err := q.Join(jctx); err != nil {
 		t.Fatal(err)
 	}
-	if q.Unfinished() != 0 {
+	if u, _ := q.Unfinished(); u != 0 {
 		t.Fatal("Join returned with unfinished tasks")
 	}
 	if err := q.TaskDone(); err != ErrTaskDone {

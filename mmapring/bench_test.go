@@ -144,6 +144,28 @@ func BenchmarkMPMC(b *testing.B) {
 	}
 }
 
+// BenchmarkChecksum is BenchmarkSPSC and BenchmarkMPMC with
+// Config.Checksum: the cost of the per-message CRC32C on both sides.
+func BenchmarkChecksum(b *testing.B) {
+	for _, kind := range []Kind{KindSPSC, KindMPMC} {
+		for _, sum := range []bool{false, true} {
+			for _, size := range benchSizes {
+				name := fmt.Sprintf("%v/crc=%v/%d", kind, sum, size)
+				b.Run(name, func(b *testing.B) {
+					cfg := Config{Kind: kind, Capacity: 1 << 20, Checksum: sum}
+					if kind == KindMPMC {
+						cfg.Capacity, cfg.CellSize = 1024, size
+						if size > 4096 {
+							cfg.Capacity = 32
+						}
+					}
+					benchThroughput(b, cfg, size, 1)
+				})
+			}
+		}
+	}
+}
+
 // BenchmarkPingPong measures a round trip through two SPSC rings to an
 // echoing child process (ns/op is the round trip).
 func BenchmarkPingPong(b *testing.B) {

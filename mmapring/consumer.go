@@ -18,8 +18,11 @@ type Consumer struct {
 	capacity uint64
 	mask     uint64
 	maxMsg   uint64
+	recHdr   uint64
 	spin     time.Duration
 	done     bool
+	guarded  bool
+	checksum bool
 
 	// SPSC: private head, last published head, cached producer position.
 	head      uint64
@@ -30,25 +33,53 @@ type Consumer struct {
 	data         []byte
 	prodPos      *uint64
 	spaceWaiters *uint32
+	closedWord   *uint32
 
 	// Pending Peek: SPSC record size, or MPMC claimed position.
 	peeked   bool
 	peekSize uint64
 	peekPos  uint64
 
+	// MPMC: the orphans counter value a scan found stale (no ORPHAN cell),
+	// so the wait condition does not take it for a message again; set
+	// when a liveness tick found an ORPHAN cell the counter misses; and
+	// the data epoch when a closed ring's drain was found held up by a
+	// live claimant (sleep until it changes).
+	staleOrphans uint32
+	scanOrphans  bool
+	drainBusy    bool
+	drainEpoch   uint32
+
 	counters
 }
 
 // Consumer attaches a consumer to the ring. On an SPSC ring it fails with
-// ErrBusy while another live process (or handle) is the consumer.
+// ErrBusy while another live process (or handle) is the consumer: of any
+// number of racing callers, in any processes, exactly one wins.
 func (r *Ring) Consumer() (*Consumer, error) {
+	if !r.acquire() {
+		return nil, ErrClosed
+	}
+	c, err := r.newConsumerGuarded()
+	if err != nil {
+		r.release()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (r *Ring) newConsumerGuarded() (c *Consumer, err error) {
+	if r.m.guard {
+		defer r.m.contain(guardOn(), &err)
+	}
 	slot, err := r.register(roleConsumer)
 	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{r: r, mem: r.mem, slot: slot, kind: r.kind, capacity: r.capacity,
-		mask: r.mask, maxMsg: r.maxMsg, spin: DefaultSpin,
-		data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos), spaceWaiters: r.u32(offSpaceWaiters)}
+	c = &Consumer{r: r, mem: r.mem, slot: slot, kind: r.kind, capacity: r.capacity,
+		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
+		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
+		spaceWaiters: r.u32(offSpaceWaiters), closedWord: r.u32(offClosed)}
 	if r.kind == KindSPSC {
 		c.head = atomic.LoadUint64(r.u64(offConsPos))
 		c.tailCache = atomic.LoadUint64(r.u64(offProdPos))
@@ -72,10 +103,33 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // Recv copies the next message into buf and returns its length, waiting
 // as ctx allows. It returns io.EOF once a producer closed the ring and
 // everything sent was received, ErrPeerDead when every producer died and
-// nothing is left, and io.ErrShortBuffer (consuming nothing) when buf is
-// too small.
+// nothing is left, ErrClosed once the Ring was closed in this process, and
+// io.ErrShortBuffer (consuming nothing) when buf is too small.
+//
+// Delivery: on an MPMC ring, a message whose consumer died after claiming
+// it and before Recv returned is redelivered to another consumer once the
+// death is proven; Recv frees the cell before it returns, so a message
+// Recv returned is never delivered again. On an SPSC ring the consumer
+// publishes how far it has read lazily (at the latest every quarter of
+// the ring, before it sleeps, and at once when a producer waits), so a
+// consumer that dies can leave up to a quarter of the ring's bytes of
+// messages it had already returned unpublished, and its replacement
+// receives them again: SPSC delivery is at-least-once across a consumer's
+// death (exactly-once otherwise).
 func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
-	for {
+	if c.guarded {
+		return c.recvGuarded(ctx, buf)
+	}
+	return c.recv(ctx, buf)
+}
+
+func (c *Consumer) recvGuarded(ctx context.Context, buf []byte) (n int, err error) {
+	defer c.r.m.contain(guardOn(), &err)
+	return c.recv(ctx, buf)
+}
+
+func (c *Consumer) recv(ctx context.Context, buf []byte) (int, error) {
+	for stall := 0; ; stall++ {
 		if n, ok := c.recvFast(buf); ok {
 			return n, nil
 		}
@@ -83,7 +137,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 		if err != ErrEmpty {
 			return n, err
 		}
-		if err := c.waitData(ctx); err != nil {
+		if err := c.waitData(ctx, stall); err != nil {
 			return 0, err
 		}
 	}
@@ -91,15 +145,16 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 
 // recvFast is the SPSC fast path: a message record at head, within what
 // the producer published; anything unusual (padding, corruption, EOF, a
-// short buffer) takes the general path, which re-checks everything.
+// short buffer, a checksum) takes the general path, which re-checks
+// everything.
 func (c *Consumer) recvFast(buf []byte) (int, bool) {
-	if c.kind == KindSPSC && !c.done && !c.peeked {
+	if c.kind == KindSPSC && !c.done && !c.peeked && !c.checksum {
 		if c.head == c.tailCache {
 			if t := atomic.LoadUint64(c.prodPos); t > c.head && t-c.head <= c.capacity && t&7 == 0 {
 				c.tailCache = t
 			}
 		}
-		if avail := c.tailCache - c.head; avail != 0 {
+		if avail := c.tailCache - c.head; avail != 0 && !c.r.closed.Load() {
 			idx := c.head & c.mask
 			hdr := (*[2]uint32)(unsafe.Pointer(&c.data[idx]))
 			l := uint64(hdr[0])
@@ -118,7 +173,12 @@ func (c *Consumer) recvFast(buf []byte) (int, bool) {
 }
 
 // TryRecv is Recv without waiting: ErrEmpty when no message is ready.
-func (c *Consumer) TryRecv(buf []byte) (int, error) { return c.tryRecv(buf) }
+func (c *Consumer) TryRecv(buf []byte) (n int, err error) {
+	if c.guarded {
+		defer c.r.m.contain(guardOn(), &err)
+	}
+	return c.tryRecv(buf)
+}
 
 func (c *Consumer) tryRecv(buf []byte) (int, error) {
 	msg, err := c.tryPeek()
@@ -129,88 +189,56 @@ func (c *Consumer) tryRecv(buf []byte) (int, error) {
 		return 0, io.ErrShortBuffer
 	}
 	n := copy(buf, msg)
-	c.Release()
-	return n, nil
+	return n, c.release()
 }
 
 // Peek returns the next message in place, in the ring's memory, waiting as
 // ctx allows. The slice is valid until Release, which must be called
 // before the next Peek or Recv. On an MPMC ring a consumer that dies
 // between Peek and Release has its message redelivered to another
-// consumer once its death is proven.
-func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
-	for {
+// consumer once its death is proven (at-least-once for Peek). On a ring
+// that is not sealed (Sealed is false) the slice is read outside the
+// package's fault guard; use Recv there when peers are not trusted.
+func (c *Consumer) Peek(ctx context.Context) (msg []byte, err error) {
+	if c.guarded {
+		defer c.r.m.contain(guardOn(), &err)
+	}
+	return c.peek(ctx)
+}
+
+func (c *Consumer) peek(ctx context.Context) ([]byte, error) {
+	for stall := 0; ; stall++ {
 		msg, err := c.tryPeek()
 		if err != ErrEmpty {
 			return msg, err
 		}
-		// Honour ctx even if the wait below finds the ring "ready" without
-		// a message for us (it must never turn into a loop that ignores ctx).
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := c.waitData(ctx); err != nil {
+		if err := c.waitData(ctx, stall); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // TryPeek is Peek without waiting.
-func (c *Consumer) TryPeek() ([]byte, error) { return c.tryPeek() }
+func (c *Consumer) TryPeek() (msg []byte, err error) {
+	if c.guarded {
+		defer c.r.m.contain(guardOn(), &err)
+	}
+	return c.tryPeek()
+}
 
 func (c *Consumer) tryPeek() ([]byte, error) {
-	if c.done {
+	if c.done || c.r.closed.Load() {
 		return nil, ErrClosed
 	}
 	if c.kind == KindSPSC {
-		off, n, size, err := c.spscNext()
-		if err == nil {
-			c.peeked, c.peekSize = true, size
-			return c.mem[off : off+n : off+n], nil
-		}
-		if err == ErrEmpty && atomic.LoadUint32(c.u32(offClosed)) != 0 {
-			// Closed: re-read the tail (the producer published before
-			// closing) and report EOF only if still nothing is left.
-			if off, n, size, err = c.spscNext(); err == nil {
-				c.peeked, c.peekSize = true, size
-				return c.mem[off : off+n : off+n], nil
-			}
-			if err == ErrEmpty {
-				c.spscPublishHead()
-				return nil, io.EOF
-			}
-		}
-		return nil, err
+		return c.spscPeek()
 	}
 	if c.peeked {
 		return c.cellMsg(c.peekPos)
 	}
 	pos, err := c.mpmcClaim()
 	if err == ErrEmpty {
-		if atomic.LoadUint32(c.u32(offOrphans)) != 0 {
-			pos, err = c.takeOrphan()
-		}
-		if err == ErrEmpty && atomic.LoadUint32(c.u32(offClosed)) != 0 &&
-			atomic.LoadUint64(c.r.u64(offProdPos)) != atomic.LoadUint64(c.r.u64(offConsPos)) &&
-			c.r.repairDead() {
-			// Closed, but a claimed cell holds the drain up: if its
-			// claimant is proven dead it was just repaired; look again.
-			pos, err = c.mpmcClaim()
-			if err == ErrEmpty && atomic.LoadUint32(c.u32(offOrphans)) != 0 {
-				pos, err = c.takeOrphan()
-			}
-		}
-		if err == ErrEmpty && atomic.LoadUint32(c.u32(offClosed)) != 0 &&
-			atomic.LoadUint64(c.r.u64(offProdPos)) == atomic.LoadUint64(c.r.u64(offConsPos)) &&
-			atomic.LoadUint32(c.u32(offOrphans)) == 0 {
-			// Before declaring EOF, make sure no dead consumer still holds
-			// a committed message (a READING cell behind the dequeue
-			// position): repair turns it into an ORPHAN to redeliver.
-			if !c.r.repairDead() && atomic.LoadUint32(c.u32(offOrphans)) == 0 {
-				return nil, io.EOF
-			}
-			pos, err = c.takeOrphan()
-		}
+		pos, err = c.mpmcSlow()
 	}
 	if err != nil {
 		return nil, err
@@ -218,39 +246,102 @@ func (c *Consumer) tryPeek() ([]byte, error) {
 	c.peeked, c.peekPos = true, pos
 	msg, err := c.cellMsg(pos)
 	if err != nil {
-		c.Release() // a corrupt cell is consumed so the ring moves on
+		c.release() // a corrupt cell is consumed so the ring moves on
 	}
 	return msg, err
 }
 
+// mpmcSlow runs when nothing is ready at the dequeue position: it looks
+// for orphans (when the counter or the last liveness tick says there may
+// be some) and, on a closed ring, decides between EOF and waiting.
+func (c *Consumer) mpmcSlow() (uint64, error) {
+	r := c.r
+	if o := atomic.LoadUint32(c.u32(offOrphans)); c.scanOrphans || o != 0 && o != c.staleOrphans {
+		c.scanOrphans = false
+		if pos, ok := r.takeOrphan(c.slot); ok {
+			c.staleOrphans = 0
+			return pos, nil
+		}
+		c.staleOrphans = o
+	}
+	if atomic.LoadUint32(c.closedWord) == 0 {
+		return 0, ErrEmpty
+	}
+	c.drainBusy = false
+	for i := 0; i < 4; i++ {
+		if atomic.LoadUint64(c.prodPos) != atomic.LoadUint64(r.u64(offConsPos)) {
+			// Closed with claims outstanding: a cell at the dequeue
+			// position is still being written. If its producer is dead,
+			// repair it now (not only at the next liveness tick).
+			if !r.repairDead() {
+				return 0, ErrEmpty
+			}
+		} else {
+			epoch := atomic.LoadUint32(c.u32(offDataEpoch))
+			switch r.drainScan() {
+			case drainEOF:
+				return 0, io.EOF
+			case drainBusy:
+				c.drainBusy, c.drainEpoch = true, epoch
+				return 0, ErrEmpty
+			case drainOrphan:
+				if pos, ok := r.takeOrphan(c.slot); ok {
+					return pos, nil
+				}
+			}
+		}
+		pos, err := c.mpmcClaim()
+		if err != ErrEmpty {
+			return pos, err
+		}
+	}
+	return 0, ErrEmpty
+}
+
 // Release consumes the message returned by Peek.
-func (c *Consumer) Release() error {
+func (c *Consumer) Release() (err error) {
+	if c.guarded {
+		defer c.r.m.contain(guardOn(), &err)
+	}
+	return c.release()
+}
+
+func (c *Consumer) release() error {
 	if !c.peeked {
 		return ErrNoMessage
 	}
 	c.peeked = false
 	if c.kind == KindSPSC {
 		c.head += c.peekSize
-		c.spscMaybePublish()
-		return nil
+		return c.spscMaybePublish()
 	}
 	pos := c.peekPos
-	atomic.StoreUint64(c.r.cellState(pos&c.mask), ((pos+c.capacity)&posMask)<<8|stEmpty)
-	c.notify(c.u32(offSpaceEpoch))
-	return nil
+	if !cas64(c.r.cellState(pos&c.mask), (pos&posMask)<<8|stReading|uint64(c.slot), ((pos+c.capacity)&posMask)<<8|stEmpty) {
+		return errClaimLost
+	}
+	err := c.notify(c.u32(offSpaceEpoch))
+	if atomic.LoadUint32(c.closedWord) != 0 {
+		// Consumers of a closed ring may be waiting for this claim to
+		// resolve before they report EOF.
+		if werr := bump(c.u32(offDataEpoch)); err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 // RecvBatch waits for at least one message (as ctx allows), then hands up
 // to max messages that are ready to fn without waiting further, in place
 // (each slice is valid only during its call), and frees their space in one
 // step. It returns how many messages fn saw.
-func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte)) (int, error) {
-	n := 0
+func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
+	if c.guarded {
+		defer c.r.m.contain(guardOn(), &err)
+	}
 	for n < max {
 		var msg []byte
-		var err error
 		if n == 0 {
-			msg, err = c.Peek(ctx)
+			msg, err = c.peek(ctx)
 		} else {
 			msg, err = c.tryPeek()
 		}
@@ -264,81 +355,141 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte)) 
 			return n, err
 		}
 		fn(msg)
-		c.peeked = false
 		if c.kind == KindSPSC {
+			c.peeked = false
 			c.head += c.peekSize // published once at the end
-		} else {
-			c.peeked = true
-			c.Release()
+		} else if err := c.release(); err != nil {
+			return n + 1, err
 		}
 		n++
 	}
 	if c.kind == KindSPSC {
-		c.spscPublishHead()
+		return n, c.spscPublishHead()
 	}
 	return n, nil
 }
 
-// Close detaches the consumer. An unreleased Peek on an MPMC ring is
-// handed back for redelivery.
+// Close detaches the consumer: it releases its peer slot and its
+// reference to the mapping. An unreleased Peek on an MPMC ring is handed
+// back for redelivery. It works even after the Ring was closed; a second
+// Close returns nil.
 func (c *Consumer) Close() error {
 	if c.done {
 		return nil
 	}
+	err := c.closeGuarded()
+	c.done = true
+	c.r.release()
+	return err
+}
+
+func (c *Consumer) closeGuarded() (err error) {
+	if c.guarded {
+		defer c.r.m.contain(guardOn(), &err)
+	}
 	if c.peeked && c.kind == KindMPMC {
 		pos := c.peekPos
 		cell := c.r.cellState(pos & c.mask)
-		st := atomic.LoadUint64(cell)
-		if atomic.CompareAndSwapUint64(cell, st, (pos&posMask)<<8|stOrphan) {
-			atomic.AddUint32(c.u32(offOrphans), 1)
-			c.notify(c.u32(offDataEpoch))
+		if c.r.orphan(cell, (pos&posMask)<<8|stReading|uint64(c.slot)) {
+			err = bump(c.u32(offDataEpoch))
 		}
 	}
 	c.peeked = false
 	if c.kind == KindSPSC {
-		c.spscPublishHead()
+		if werr := c.spscPublishHead(); err == nil {
+			err = werr
+		}
 	}
-	c.done = true
 	c.r.unregister(c.slot)
-	return nil
+	return err
 }
 
 // waitData blocks until a message may be ready, the ring is closed, every
 // producer is proven dead (ErrPeerDead), or ctx is done.
-func (c *Consumer) waitData(ctx context.Context) error {
+func (c *Consumer) waitData(ctx context.Context, stall int) error {
 	r := c.r
-	closed := c.u32(offClosed)
+	closed := c.closedWord
 	var ready func() bool
 	if c.kind == KindSPSC {
 		c.spscPublishHead() // never sleep on space the producer cannot see
-		prod := r.u64(offProdPos)
+		prod := c.prodPos
 		ready = func() bool {
 			return atomic.LoadUint64(prod) != c.head || atomic.LoadUint32(closed) != 0
 		}
 	} else {
-		enq, deq := r.u64(offProdPos), r.u64(offConsPos)
+		enq, deq := c.prodPos, r.u64(offConsPos)
+		epoch := c.u32(offDataEpoch)
 		ready = func() bool {
+			if c.mpmcDataVisible() {
+				return true
+			}
+			if o := atomic.LoadUint32(c.u32(offOrphans)); o != 0 && o != c.staleOrphans {
+				return true
+			}
 			// Closed counts only once every claimed cell is resolved: a
 			// producer killed between claim and commit leaves the
 			// enqueue position ahead, and the consumer must then sleep
 			// until the liveness check repairs the cell, not spin on
-			// "closed" (which once hung a consumer for good).
-			return atomic.LoadUint32(closed) != 0 && atomic.LoadUint64(enq) == atomic.LoadUint64(deq) ||
-				atomic.LoadUint32(c.u32(offOrphans)) != 0 || c.mpmcDataVisible()
+			// "closed"; a drain held up by a live claimant waits for the
+			// epoch to move (the claimant's Release bumps it).
+			return atomic.LoadUint32(closed) != 0 && atomic.LoadUint64(enq) == atomic.LoadUint64(deq) &&
+				(!c.drainBusy || atomic.LoadUint32(epoch) != c.drainEpoch)
 		}
 	}
-	return c.block(ctx, r, c.spin, r.u32(offDataEpoch), roleProducer, ready, false)
+	tick := func() (bool, error) {
+		if r.kind == KindMPMC {
+			if r.repairDead() {
+				return true, nil
+			}
+			if r.findOrphans() {
+				c.scanOrphans = true
+				return true, nil
+			}
+			if c.drainBusy {
+				return true, nil // look at the closed ring's drain again
+			}
+		}
+		if r.peersDead(roleProducer) && !ready() {
+			return false, ErrPeerDead
+		}
+		return false, nil
+	}
+	return c.block(ctx, r, c.spin, r.u32(offDataEpoch), ready, tick, false, stall)
 }
 
 // ---- SPSC ----
+
+func (c *Consumer) spscPeek() ([]byte, error) {
+	off, n, size, err := c.spscNext()
+	if err == nil {
+		c.peeked, c.peekSize = true, size
+		return c.mem[off : off+n : off+n], nil
+	}
+	if err == ErrEmpty && atomic.LoadUint32(c.closedWord) != 0 {
+		// Closed: re-read the tail (the producer published before
+		// closing) and report EOF only if still nothing is left.
+		if off, n, size, err = c.spscNext(); err == nil {
+			c.peeked, c.peekSize = true, size
+			return c.mem[off : off+n : off+n], nil
+		}
+		if err == ErrEmpty {
+			c.spscPublishHead()
+			return nil, io.EOF
+		}
+	}
+	return nil, err
+}
 
 // spscNext finds the next message record at head, skipping padding, and
 // returns the payload offset, length and record size. Everything read
 // from shared memory is bounds-checked against locally validated geometry.
 func (c *Consumer) spscNext() (off, n, size uint64, err error) {
-	for {
+	for spins := 0; ; spins++ {
+		if spins > 2 {
+			return 0, 0, 0, errBadPadding // padding after padding
+		}
 		if c.head == c.tailCache {
-			t := atomic.LoadUint64(c.r.u64(offProdPos))
+			t := atomic.LoadUint64(c.prodPos)
 			if t < c.head || t-c.head > c.capacity || t&7 != 0 {
 				return 0, 0, 0, errBadTail
 			}
@@ -363,28 +514,35 @@ func (c *Consumer) spscNext() (off, n, size uint64, err error) {
 		if typ != recMessage || l > c.maxMsg {
 			return 0, 0, 0, errBadRecord
 		}
-		size = recHeader + align8(l)
+		size = c.recHdr + align8(l)
 		if size > avail || idx+size > c.capacity {
 			return 0, 0, 0, errBadRecord
 		}
-		return hoff + recHeader, l, size, nil
+		if c.checksum && *c.u32(hoff + 8) != sum(c.mem[hoff+recHeaderSum:hoff+recHeaderSum+l]) {
+			// Consume the bad record so the ring moves on.
+			c.head += size
+			c.spscMaybePublish()
+			return 0, 0, 0, errBadChecksum
+		}
+		return hoff + c.recHdr, l, size, nil
 	}
 }
 
-func (c *Consumer) spscMaybePublish() {
+func (c *Consumer) spscMaybePublish() error {
 	if c.head == c.tailCache || c.head-c.headPub >= c.capacity/4 ||
-		atomic.LoadUint32(c.u32(offSpaceWaiters)) != 0 {
-		c.spscPublishHead()
+		atomic.LoadUint32(c.spaceWaiters) != 0 {
+		return c.spscPublishHead()
 	}
+	return nil
 }
 
-func (c *Consumer) spscPublishHead() {
+func (c *Consumer) spscPublishHead() error {
 	if c.head == c.headPub {
-		return
+		return nil
 	}
-	atomic.StoreUint64(c.r.u64(offConsPos), c.head)
+	st64(c.r.u64(offConsPos), c.head)
 	c.headPub = c.head
-	c.notify(c.u32(offSpaceEpoch))
+	return c.notify(c.u32(offSpaceEpoch))
 }
 
 // ---- MPMC ----
@@ -397,15 +555,22 @@ func (c *Consumer) cellMsg(pos uint64) ([]byte, error) {
 	if n > c.maxMsg {
 		return nil, errBadCell
 	}
-	return c.mem[off+cellHeader : off+cellHeader+n : off+cellHeader+n], nil
+	msg := c.mem[off+cellHeader : off+cellHeader+n : off+cellHeader+n]
+	if c.checksum && *c.u32(off + 12) != sum(msg) {
+		return nil, errBadChecksum
+	}
+	return msg, nil
 }
 
 // mpmcClaim claims the cell at the dequeue position (FULL → READING|slot)
 // and helps the dequeue position forward; skipped cells are recycled on
-// the way.
+// the way. A cell found one lap ahead was consumed (or skipped) by a
+// consumer that has not moved the position yet: it is helped past, never
+// taken for corruption.
 func (c *Consumer) mpmcClaim() (uint64, error) {
 	r := c.r
 	deq := r.u64(offConsPos)
+	enq := c.prodPos
 	for spins := 0; ; spins++ {
 		if spins > maxRetries {
 			return 0, errBadPosition // only a corrupt ring keeps us here
@@ -416,67 +581,60 @@ func (c *Consumer) mpmcClaim() (uint64, error) {
 		}
 		cell := r.cellState(pos & c.mask)
 		st := atomic.LoadUint64(cell)
-		d := int64((st >> 8) - pos)
-		if d < 0 {
-			return 0, ErrEmpty // the producer of pos has not claimed it yet
-		}
-		if d > 0 {
+		switch d := int64((st >> 8) - pos); {
+		case d == int64(c.capacity):
+			cas64(deq, pos, pos+1) // consumed and recycled already: help
+			continue
+		case d < 0:
 			if atomic.LoadUint64(deq) == pos {
-				return 0, errBadCell // a cell ahead of the dequeue position
+				return 0, ErrEmpty // the producer of pos has not claimed it yet
+			}
+			continue
+		case d > 0:
+			if atomic.LoadUint64(deq) == pos {
+				return 0, errBadCell // neither this lap nor the next
 			}
 			continue // stale position
 		}
 		switch code := st & 0xff; {
 		case code == stFull:
-			if atomic.CompareAndSwapUint64(cell, st, pos<<8|stReading|uint64(c.slot)) {
-				atomic.CompareAndSwapUint64(deq, pos, pos+1)
+			if cas64(cell, st, pos<<8|stReading|uint64(c.slot)) {
+				cas64(deq, pos, pos+1)
 				return pos, nil
 			}
 		case code == stSkipped:
-			if atomic.CompareAndSwapUint64(cell, st, ((pos+c.capacity)&posMask)<<8|stEmpty) {
-				atomic.CompareAndSwapUint64(deq, pos, pos+1)
+			// A producer that died between its claim and moving the
+			// enqueue position leaves that position here: move it first,
+			// so the dequeue position never passes the enqueue position.
+			cas64(enq, pos, pos+1)
+			if cas64(cell, st, ((pos+c.capacity)&posMask)<<8|stEmpty) {
+				cas64(deq, pos, pos+1)
 				c.notify(c.u32(offSpaceEpoch))
 			}
-		case code == stEmpty || code&stWriting != 0 && code&stReading == 0:
+		case code == stEmpty || code&0xc0 == stWriting:
 			if atomic.LoadUint64(deq) == pos {
 				return 0, ErrEmpty // not committed yet
 			}
-		default: // READING or ORPHAN: already taken; help the position on
-			atomic.CompareAndSwapUint64(deq, pos, pos+1)
+		case code&0xc0 == stReading || code == stOrphan:
+			cas64(deq, pos, pos+1) // already taken: help the position on
+		default:
+			if atomic.LoadUint64(deq) == pos {
+				return 0, errBadCell // no such state
+			}
 		}
 	}
 }
 
+// mpmcDataVisible is the consumer's wait condition at the dequeue
+// position; it agrees with mpmcClaim (whatever the claim would not call
+// empty counts as ready).
 func (c *Consumer) mpmcDataVisible() bool {
 	r := c.r
 	pos := atomic.LoadUint64(r.u64(offConsPos))
 	st := atomic.LoadUint64(r.cellState(pos & c.mask))
-	d := int64((st >> 8) - pos)
-	if d != 0 {
+	if d := int64((st >> 8) - pos); d != 0 {
 		return d > 0
 	}
 	code := st & 0xff
-	return code != stEmpty && !(code&stWriting != 0 && code&stReading == 0)
-}
-
-// takeOrphan claims a committed message whose consumer died before
-// releasing it.
-func (c *Consumer) takeOrphan() (uint64, error) {
-	r := c.r
-	for i := uint64(0); i < c.capacity; i++ {
-		cell := r.cellState(i)
-		st := atomic.LoadUint64(cell)
-		if st&0xff != stOrphan {
-			continue
-		}
-		pos := st >> 8
-		if pos&c.mask != i {
-			continue // corrupt: not this cell's lap
-		}
-		if atomic.CompareAndSwapUint64(cell, st, pos<<8|stReading|uint64(c.slot)) {
-			atomic.AddUint32(c.u32(offOrphans), ^uint32(0))
-			return pos, nil
-		}
-	}
-	return 0, ErrEmpty
+	return code != stEmpty && code&0xc0 != stWriting
 }

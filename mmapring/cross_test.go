@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -135,7 +135,10 @@ func childConsume(args []string) int {
 
 // drain: receive until EOF with Peek/Release, writing every seq to stdout
 // before releasing it (so a kill between write and release is the only
-// way a message can be reported twice).
+// way a message can be reported twice). Producers come and go (the kill
+// loop kills them): a moment with every producer dead is ErrPeerDead,
+// after which it waits on (under qemu-user starting the next producer
+// takes longer than a liveness interval).
 func childDrain(args []string) int {
 	r := childRing()
 	c, err := r.Consumer()
@@ -148,6 +151,9 @@ func childDrain(args []string) int {
 		msg, err := c.Peek(context.Background())
 		if err == io.EOF {
 			return 0
+		}
+		if err == ErrPeerDead {
+			continue
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "peek:", err)
@@ -219,13 +225,19 @@ func TestCrossProcess(t *testing.T) {
 	muslOK, _ := testenv.BuiltForGOARCH(muslPeer)
 	n := million()
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {
-		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go", "musl-go"} {
+		for _, pair := range []string{"go-go", "go-c", "c-go", "c-c", "gobatch-go", "musl-go", "go-c+crc", "c-go+crc", "c-c+crc"} {
 			t.Run(kind.String()+"/"+pair, func(t *testing.T) {
 				count := n
 				if raceEnabled && (pair == "go-go" || pair == "gobatch-go") {
 					count = n / 4 // both sides instrumented by the race detector
 				}
-				r := newRing(t, cfgFor(kind))
+				cfg := cfgFor(kind)
+				if strings.HasSuffix(pair, "+crc") {
+					pair = strings.TrimSuffix(pair, "+crc")
+					cfg.Checksum = true
+					count /= 4
+				}
+				r := newRing(t, cfg)
 				cnt := strconv.FormatUint(count, 10)
 				var prod, cons *exec.Cmd
 				switch pair[:strings.IndexByte(pair, '-')] {
@@ -322,85 +334,9 @@ func TestNxM(t *testing.T) {
 	}
 }
 
-// TestPeerDeath: a consumer blocked on a ring whose producer was killed
-// returns ErrPeerDead after receiving everything committed; likewise a
-// producer blocked on a full ring whose consumer died.
-func TestPeerDeath(t *testing.T) {
-	for _, kind := range []Kind{KindSPSC, KindMPMC} {
-		t.Run(kind.String(), func(t *testing.T) {
-			r := newRing(t, cfgFor(kind))
-			cmd := testenv.Child(t, "produce", "0", "100", "1", "0")
-			cmd.ExtraFiles = []*os.File{r.File()}
-			stdout, _ := cmd.StdoutPipe()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var b [8]byte
-			if _, err := io.ReadFull(stdout, b[:]); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Process.Kill() // not reaped yet: a zombie must count as dead
-			c, err := r.Consumer()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			buf := make([]byte, 256)
-			got := 0
-			start := time.Now()
-			for {
-				_, err := c.Recv(context.Background(), buf)
-				if err == ErrPeerDead {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				got++
-			}
-			t.Logf("ErrPeerDead after %d messages, %v", got, time.Since(start))
-			if got == 0 {
-				t.Fatal("committed messages were not delivered before ErrPeerDead")
-			}
-			cmd.Wait()
-			c.Close()
-
-			// Producer side: fill the ring; the consumer child dies.
-			cons := testenv.Child(t, "drain")
-			cons.ExtraFiles = []*os.File{r.File()}
-			cons.Stdout = io.Discard
-			if err := cons.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cons.Wait()
-			for deadline := time.Now().Add(10 * time.Second); !liveConsumer(r) && time.Now().Before(deadline); {
-				time.Sleep(time.Millisecond)
-			}
-			cons.Process.Signal(syscall.SIGKILL)
-			p, err := r.Producer()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Detach()
-			msg := make([]byte, 64)
-			fill(msg, 0)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			for {
-				err := p.Send(ctx, msg)
-				if err == ErrPeerDead {
-					break
-				}
-				if err != nil {
-					t.Fatalf("send: %v", err)
-				}
-			}
-		})
-	}
-}
-
 func liveConsumer(r *Ring) bool {
-	for _, p := range r.Stats().Peers {
+	st, _ := r.Stats()
+	for _, p := range st.Peers {
 		if p.Consumer && p.Alive {
 			return true
 		}
@@ -408,23 +344,45 @@ func liveConsumer(r *Ring) bool {
 	return false
 }
 
-// TestKillLoop kills producer and consumer processes with SIGKILL at random
-// points, again and again, on one MPMC ring: every message a producer
-// committed is delivered, no producer's messages have holes, and a message
-// is reported twice only when the consumer that first reported it was
-// killed before it could Release it (it is then redelivered, by design).
+// killRounds overrides TestKillLoop's number of rounds (each kills a
+// producer, and every other one a consumer too), for long fault campaigns:
+// go test -run TestKillLoop -mmapring.killrounds=2000 ./mmapring
+var killRounds = flag.Int("mmapring.killrounds", 0, "rounds of TestKillLoop (0: 12, 6 with -short or -race)")
+
+// raw returns the command of a peer of kind pk in one of the
+// cross-process modes (produce, consume, drain), with the ring on fd 3.
+func (pk peerKind) raw(t *testing.T, mode string, args ...string) *exec.Cmd {
+	t.Helper()
+	if pk.name == "go" {
+		return testenv.Child(t, mode, args...)
+	}
+	return testenv.Command(pk.cbin, append([]string{mode, "3"}, args...)...)
+}
+
+// TestKillLoop kills producer and consumer processes (of each peer kind)
+// with SIGKILL at random points, again and again, on one MPMC ring: every
+// message a producer committed is delivered, no producer's messages have
+// holes, no message is torn (each carries a checksum), and a message is
+// reported twice only when the consumer that first reported it was killed
+// before it could Release it (it is then redelivered, by design).
 func TestKillLoop(t *testing.T) {
+	forEachPeer(t, func(t *testing.T, pk peerKind) { killLoop(t, pk) })
+}
+
+func killLoop(t *testing.T, pk peerKind) {
 	r := newRing(t, Config{Kind: KindMPMC, Capacity: 64, CellSize: 64})
 	rounds := 12
 	if raceEnabled || testing.Short() {
 		rounds = 6
+	}
+	if *killRounds > 0 {
+		rounds = *killRounds
 	}
 	rng := rand.New(rand.NewPCG(42, uint64(time.Now().UnixNano())))
 	var mu sync.Mutex
 	delivered := map[uint64]int{}
 	committed := map[uint64]uint64{} // producer id → messages reported committed
 	killedConsumers := 0
-	var cwg sync.WaitGroup
 	readAll := func(rd io.Reader, fn func(uint64)) {
 		br := bufio.NewReader(rd)
 		var b [8]byte
@@ -435,26 +393,36 @@ func TestKillLoop(t *testing.T) {
 			fn(binary.LittleEndian.Uint64(b[:]))
 		}
 	}
-	startDrain := func() *exec.Cmd {
-		cmd := testenv.Child(t, "drain")
+	// A drain's output must be read to its end before Wait, which closes
+	// the pipe (reading after Wait once lost the last deliveries of a
+	// killed consumer).
+	type drain struct {
+		cmd  *exec.Cmd
+		read chan struct{}
+	}
+	startDrain := func() drain {
+		cmd := pk.raw(t, "drain")
 		cmd.ExtraFiles = []*os.File{r.File()}
+		cmd.Stderr = os.Stderr
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		cwg.Add(1)
+		d := drain{cmd, make(chan struct{})}
 		go func() {
-			defer cwg.Done()
+			defer close(d.read)
 			readAll(out, func(s uint64) { mu.Lock(); delivered[s]++; mu.Unlock() })
 		}()
-		return cmd
+		return d
 	}
-	consumers := []*exec.Cmd{startDrain(), startDrain()}
-	var dead []*exec.Cmd
+	consumers := []drain{startDrain(), startDrain()}
+	var dead []drain
+	var detect time.Duration
 	for round := 0; round < rounds; round++ {
 		id := uint64(round)
-		cmd := testenv.Child(t, "produce", "0", "64", strconv.Itoa(round), strconv.FormatUint(id, 10))
+		cmd := pk.raw(t, "produce", "0", "64", strconv.Itoa(round), strconv.FormatUint(id, 10))
 		cmd.ExtraFiles = []*os.File{r.File()}
+		cmd.Stderr = os.Stderr
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -481,7 +449,7 @@ func TestKillLoop(t *testing.T) {
 		time.Sleep(time.Duration(1+rng.IntN(40)) * time.Millisecond)
 		if rng.IntN(2) == 0 {
 			k := rng.IntN(len(consumers))
-			consumers[k].Process.Kill()
+			consumers[k].cmd.Process.Kill()
 			dead = append(dead, consumers[k])
 			killedConsumers++
 			consumers[k] = startDrain()
@@ -491,21 +459,25 @@ func TestKillLoop(t *testing.T) {
 		cmd.Wait()
 		committed[id] = n
 	}
-	// Close the ring and let the consumers drain it.
+	// Close the ring and let the consumers drain it (repairing what the
+	// last producer left: the time this takes is the detection latency).
+	start := time.Now()
 	p, err := r.Producer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Close()
 	for _, c := range consumers {
-		if err := c.Wait(); err != nil {
+		<-c.read
+		if err := c.cmd.Wait(); err != nil {
 			t.Fatalf("consumer: %v", err)
 		}
 	}
+	detect = time.Since(start)
 	for _, c := range dead {
-		c.Wait()
+		<-c.read
+		c.cmd.Wait()
 	}
-	cwg.Wait()
 	dups, total := 0, uint64(0)
 	for id, n := range committed {
 		total += n
@@ -515,10 +487,14 @@ func TestKillLoop(t *testing.T) {
 			}
 		}
 	}
+	inflight := 0
 	for s, c := range delivered {
 		id, i := s>>32, s&0xffffffff
 		if _, ok := committed[id]; !ok || i > committed[id] {
 			t.Fatalf("producer %d message %d delivered, but only %d were reported committed (hole)", id, i, committed[id])
+		}
+		if i == committed[id] {
+			inflight++ // committed, killed before it reported it
 		}
 		dups += c - 1
 	}
@@ -528,5 +504,6 @@ func TestKillLoop(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no message was committed at all")
 	}
-	t.Logf("%d rounds, %d messages committed, %d delivered, %d consumers killed, %d redelivered", rounds, total, len(delivered), killedConsumers, dups)
+	t.Logf("%s peers: %d rounds, %d messages committed, %d delivered, 0 lost, %d duplicated (%d consumers killed), 0 torn, %d in flight at a kill, drained to EOF in %v after Close",
+		pk, rounds, total, len(delivered), dups, killedConsumers, inflight, detect)
 }

@@ -35,6 +35,15 @@
 // Contexts and deadlines are honoured; with a context whose Done is nil
 // the send and receive paths never allocate.
 //
+// # Lifetime
+//
+// A Ring and every Producer, Consumer and Queue made from it share one
+// mapping, unmapped when the last of them is closed, so handles may be
+// closed in any order. After Ring.Close every method of the Ring and of
+// its handles returns ErrClosed (which matches os.ErrClosed), calls
+// blocked in the process wake up and return it, and a handle's Close
+// still releases its peer slot. Close is idempotent everywhere.
+//
 // # Dead and hostile peers
 //
 // Every handle records its pid and process start time in the ring. A
@@ -42,10 +51,32 @@
 // process of the other role that attached is proven dead (gone, zombie, or
 // its pid reused), it returns ErrPeerDead after delivering what was
 // committed. On an MPMC ring, a cell claimed by a process that was killed
-// is repaired only after its death is proven: an uncommitted cell is
-// skipped, a committed one whose consumer died is redelivered exactly once.
+// is repaired once its death is proven: an uncommitted cell is skipped, a
+// committed one whose consumer died before Recv returned is redelivered.
+// The protocol is built so that a process killed at any single store
+// leaves a ring the others recover (LAYOUT.md lists the invariants), and
+// no state of the shared memory can make a call spin or ignore its
+// context.
+//
+// Delivery: a message Send returned nil for is delivered before consumers
+// see io.EOF. It is delivered once, except that (MPMC) a consumer that
+// dies between Peek and Release has its message redelivered, and (SPSC) a
+// consumer that dies can leave up to a quarter of the ring's bytes of
+// messages it already returned unpublished, which its replacement
+// receives again: SPSC is at-least-once across a consumer's death.
+//
 // Everything read from shared memory is bounds-checked; corruption is
-// reported as ErrCorrupt, never a panic (the package is fuzzed).
+// reported as ErrCorrupt, never a panic (the package is fuzzed), and
+// Config.Checksum adds a CRC32C to every message for peers whose memory
+// cannot be trusted. Create seals its memfd so no process can truncate it;
+// rings in POSIX shm or plain files cannot be sealed, and a truncation
+// there makes calls fail with ErrCorrupt instead of killing the process
+// (except in a binary built with -race, whose atomic operations run in the
+// race runtime's C code, where a fault cannot be turned into an error).
+//
+// A FUTEX_WAKE that fails after a message was published is reported by
+// the publishing call as an error matching ErrWakeFailed (the message is
+// in the ring; do not send it again).
 //
 // # Performance
 //

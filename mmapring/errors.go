@@ -1,22 +1,37 @@
 package mmapring
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
+
+// sentinel is an error value that also matches a standard error.
+type sentinel struct {
+	msg string
+	is  error
+}
+
+func (e *sentinel) Error() string { return e.msg }
+func (e *sentinel) Unwrap() error { return e.is }
 
 var (
 	// ErrFull is returned by TrySend and TryReserve when the ring has no room.
 	ErrFull = errors.New("mmapring: ring full")
 	// ErrEmpty is returned by TryRecv and TryPeek when no message is ready.
 	ErrEmpty = errors.New("mmapring: ring empty")
-	// ErrClosed is returned when sending on a ring a producer has closed.
-	// Consumers see io.EOF instead once the ring is drained.
-	ErrClosed = errors.New("mmapring: ring closed")
+	// ErrClosed is returned by a handle whose Ring (or which itself) was
+	// closed in this process, and when sending on a ring a producer has
+	// closed (consumers see io.EOF instead once the ring is drained). It
+	// matches os.ErrClosed.
+	ErrClosed error = &sentinel{"mmapring: ring closed", os.ErrClosed}
 	// ErrPeerDead is returned by a blocked call when every process on the
 	// other side that ever attached is proven dead and nothing is left.
 	ErrPeerDead = errors.New("mmapring: peer process died")
 	// ErrTooLarge is returned for a message longer than MaxMessage.
 	ErrTooLarge = errors.New("mmapring: message larger than the ring allows")
 	// ErrCorrupt is returned (wrapped, with detail) when a value read from
-	// shared memory is impossible: a bad header, position or length.
+	// shared memory is impossible (a bad header, position, length or
+	// checksum) or the ring's file was truncated under the mapping.
 	ErrCorrupt = errors.New("mmapring: corrupt shared state")
 	// ErrNotReady is returned by Open while the creator has not finished
 	// initialising the header (its version word is still 0).
@@ -29,9 +44,19 @@ var (
 	// ErrNoMessage is returned by Commit/Release/Abort without a pending
 	// Reserve/Peek.
 	ErrNoMessage = errors.New("mmapring: no reserved or peeked message")
+	// ErrPending is returned by Send, TrySend, SendBatch, Reserve and
+	// TryReserve while a Reserve of the same handle is neither committed
+	// nor aborted.
+	ErrPending = errors.New("mmapring: a reservation is pending (Commit or Abort it first)")
 	// ErrTaskDone is returned by Queue.TaskDone called more times than
 	// messages were put (Python's ValueError).
 	ErrTaskDone = errors.New("mmapring: TaskDone called more times than Put")
+	// ErrWakeFailed is matched by the error of a call that published its
+	// change (a message, a release) but whose FUTEX_WAKE of a sleeping
+	// peer failed; the error also matches the errno. The change itself is
+	// done: do not send the message again. The sleeper still notices it
+	// within LivenessInterval.
+	ErrWakeFailed = errors.New("mmapring: futex wake of a sleeping peer failed")
 )
 
 // corruptError carries detail about corrupt shared state; errors.Is(err,
@@ -41,6 +66,12 @@ type corruptError struct{ what string }
 func (e *corruptError) Error() string { return "mmapring: corrupt shared state: " + e.what }
 func (e *corruptError) Unwrap() error { return ErrCorrupt }
 
+// wakeError is a failed FUTEX_WAKE after a successful publication.
+type wakeError struct{ err error }
+
+func (e *wakeError) Error() string   { return ErrWakeFailed.Error() + ": " + e.err.Error() }
+func (e *wakeError) Unwrap() []error { return []error{ErrWakeFailed, e.err} }
+
 // Preallocated so that the hot paths stay allocation-free even when they
 // detect corruption.
 var (
@@ -48,6 +79,8 @@ var (
 	errBadHead     = &corruptError{"consumer position outside the ring"}
 	errBadRecord   = &corruptError{"record length or type out of bounds"}
 	errBadPadding  = &corruptError{"padding record beyond published data"}
-	errBadCell     = &corruptError{"cell length out of bounds"}
+	errBadCell     = &corruptError{"cell state or length out of bounds"}
 	errBadPosition = &corruptError{"position out of range"}
+	errBadChecksum = &corruptError{"message checksum mismatch"}
+	errClaimLost   = &corruptError{"a cell this handle claimed was taken over (was this process reported dead?)"}
 )

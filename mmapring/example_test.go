@@ -70,6 +70,7 @@ func ExampleQueue() {
 		q.Put(ctx, []byte(job))
 	}
 	q.Join(ctx)
-	fmt.Println("all done, unfinished:", q.Unfinished())
+	n, _ := q.Unfinished()
+	fmt.Println("all done, unfinished:", n)
 	// Output: all done, unfinished: 0
 }

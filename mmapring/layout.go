@@ -13,7 +13,7 @@ const (
 	offTotalSize  = 32 // u64 header + data bytes
 	offLimit      = 40 // u64 MPMC: most messages queued at once (<= capacity)
 	offMaxMsg     = 48 // u32 largest message
-	offFlags      = 52 // u32 reserved, 0
+	offFlags      = 52 // u32 flagChecksum or 0
 	offCreatorPid = 56 // u32
 
 	offProdPos = 128 // u64 SPSC tail / MPMC enqueue position
@@ -41,16 +41,25 @@ const (
 	headerSize = 4096
 
 	magic   = 0x474e49524b435049 // "IPCKRING" little-endian
-	version = 1
+	version = 2
+
+	// flagChecksum: every message carries the CRC32C of its payload
+	// (SPSC: in a 16-byte record header; MPMC: in the cell's u32 at +12).
+	flagChecksum = 1
+	knownFlags   = flagChecksum
 
 	roleProducer = 1
 	roleConsumer = 2
+	// rolePending marks an SPSC claimant that has taken a slot but not yet
+	// made sure no rival holds the role (register).
+	rolePending = 1 << 31
 
-	recHeader  = 8 // SPSC record: u32 length, u32 type
-	recMessage = 0
-	recPadding = 1
+	recHeader    = 8  // SPSC record: u32 length, u32 type
+	recHeaderSum = 16 // with flagChecksum: u32 length, u32 type, u32 crc32c, u32 0
+	recMessage   = 0
+	recPadding   = 1
 
-	cellHeader = 16 // MPMC cell: u64 state, u32 length, u32 reserved
+	cellHeader = 16 // MPMC cell: u64 state, u32 length, u32 crc32c (flagChecksum) or 0
 
 	// MPMC cell states: state = position<<8 | code.
 	stEmpty    = 0x00
@@ -71,6 +80,12 @@ const (
 	// maxRetries bounds the CAS retry loops: contention alone never needs
 	// this many rounds, so reaching it means the shared state is corrupt.
 	maxRetries = 1 << 20
+
+	// stallLimit is how many times in a row a blocking call may find the
+	// ring "ready" without making progress before it sleeps anyway (with
+	// a short, growing timeout): whatever state the ring is in, a blocked
+	// call never spins for long and always honours its context.
+	stallLimit = 64
 )
 
 // Kind is the ring's algorithm.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -105,28 +106,93 @@ func startClose(a, b uint32) bool {
 func (r *Ring) peerIdent(slot int) *uint64 { return r.u64(offPeers + uint64(slot)*peerSize) }
 func (r *Ring) peerRole(slot int) *uint32  { return r.u32(offPeers + uint64(slot)*peerSize + 8) }
 
-// register takes a peer slot for role. For SPSC it refuses when a live
-// process already holds the role.
+// register takes a peer slot for role and returns it.
+//
+// On an SPSC ring the role is exclusive, and two processes (or goroutines)
+// may race for it. A claimant first refuses if a live process holds the
+// role; it then takes a free slot with the role marked pending
+// (rolePending), and re-scans the table: a rival that holds the role
+// settled (no pending mark), or pending in a lower slot, wins, and the
+// claimant backs off (releases its slot, ErrBusy); a rival pending in a
+// higher slot is waited for (it will see this claimant and back off, or
+// settle first). A claimant that finds no rival settles by clearing its
+// pending mark. Every claimant stores its role before it scans, and all
+// these accesses are sequentially consistent, so of two racing claimants
+// at least one sees the other: exactly one wins.
 func (r *Ring) register(role uint32) (int, error) {
-	if r.closed.Load() {
-		return -1, errClosedRing
-	}
 	me := myIdent()
-	if r.kind == KindSPSC {
-		for s := 0; s < peerSlots; s++ {
-			id := atomic.LoadUint64(r.peerIdent(s))
-			if id != 0 && atomic.LoadUint32(r.peerRole(s))&role != 0 && identAlive(id) {
-				return -1, ErrBusy
+	spsc := r.kind == KindSPSC
+	if spsc && r.rival(-1, role) != noRival {
+		return -1, ErrBusy
+	}
+	claim := role
+	if spsc {
+		claim |= rolePending
+	}
+	slot := r.claimSlot(me, claim)
+	if slot < 0 {
+		return -1, ErrBusy
+	}
+	if !spsc {
+		return slot, nil
+	}
+	for tries := 0; ; tries++ {
+		switch r.rival(slot, role) {
+		case noRival:
+			st32(r.peerRole(slot), role) // settled: the role is ours
+			return slot, nil
+		case higherPending:
+			if tries < maxRegisterWait {
+				time.Sleep(time.Duration(tries+1) * 10 * time.Microsecond)
+				continue
 			}
 		}
+		r.unregister(slot) // a settled or lower rival wins: back off
+		return -1, ErrBusy
 	}
+}
+
+// maxRegisterWait bounds how long a claimant waits for a higher pending
+// rival to settle or back off (a rival stopped in between, by a debugger
+// say, must not block registration forever).
+const maxRegisterWait = 1000
+
+const (
+	noRival = iota
+	higherPending
+	winningRival // settled, or pending in a lower slot
+)
+
+// rival looks for a live process other than slot mine that holds role.
+func (r *Ring) rival(mine int, role uint32) int {
+	found := noRival
+	for s := 0; s < peerSlots; s++ {
+		if s == mine {
+			continue
+		}
+		id := atomic.LoadUint64(r.peerIdent(s))
+		rl := atomic.LoadUint32(r.peerRole(s))
+		if id == 0 || rl&role == 0 || !identAlive(id) {
+			continue
+		}
+		if rl&rolePending == 0 || mine < 0 || s < mine {
+			return winningRival
+		}
+		found = higherPending
+	}
+	return found
+}
+
+// claimSlot takes a free peer slot (or one whose holder is proven dead,
+// after repairing every cell that names it) and stores ident and role.
+func (r *Ring) claimSlot(me uint64, role uint32) int {
 	for pass := 0; pass < 2; pass++ {
 		for s := 0; s < peerSlots; s++ {
 			id := atomic.LoadUint64(r.peerIdent(s))
 			if id == 0 && pass == 0 {
-				if atomic.CompareAndSwapUint64(r.peerIdent(s), 0, me) {
-					atomic.StoreUint32(r.peerRole(s), role)
-					return s, nil
+				if cas64(r.peerIdent(s), 0, me) {
+					st32(r.peerRole(s), role)
+					return s
 				}
 				continue
 			}
@@ -134,22 +200,24 @@ func (r *Ring) register(role uint32) (int, error) {
 				// Before reusing a dead process's slot, repair every cell it
 				// left in flight: afterwards nothing refers to the slot.
 				r.repairSlot(s, id)
-				if atomic.CompareAndSwapUint64(r.peerIdent(s), id, me) {
-					atomic.StoreUint32(r.peerRole(s), role)
-					return s, nil
+				if cas64(r.peerIdent(s), id, me) {
+					st32(r.peerRole(s), role)
+					return s
 				}
 			}
 		}
 	}
-	return -1, ErrBusy
+	return -1
 }
 
+// unregister releases a peer slot. It is called by the handle's Close,
+// whose reference keeps the mapping alive even after Ring.Close.
 func (r *Ring) unregister(slot int) {
-	if slot < 0 || r.closed.Load() {
+	if slot < 0 {
 		return
 	}
-	atomic.StoreUint32(r.peerRole(slot), 0)
-	atomic.StoreUint64(r.peerIdent(slot), 0)
+	st32(r.peerRole(slot), 0)
+	st64(r.peerIdent(slot), 0)
 }
 
 // peersDead reports whether at least one peer with role has attached and

@@ -18,8 +18,15 @@ type Producer struct {
 	capacity uint64
 	mask     uint64
 	maxMsg   uint64
+	recHdr   uint64 // SPSC message record header size
 	spin     time.Duration
 	done     bool
+	guarded  bool // the mapping can be truncated: contain faults
+	checksum bool
+	// countTasks (Queue) adds each message to the task counter just
+	// before committing it, so a producer killed before that point leaves
+	// no task behind.
+	countTasks bool
 
 	// SPSC: private tail and cached consumer position.
 	tail      uint64
@@ -30,6 +37,7 @@ type Producer struct {
 	data        []byte // the data area
 	prodPos     *uint64
 	dataWaiters *uint32
+	closedWord  *uint32
 
 	// Pending Reserve.
 	resv    bool
@@ -40,15 +48,32 @@ type Producer struct {
 }
 
 // Producer attaches a producer to the ring. On an SPSC ring it fails with
-// ErrBusy while another live process (or handle) is the producer.
+// ErrBusy while another live process (or handle) is the producer: of any
+// number of racing callers, in any processes, exactly one wins.
 func (r *Ring) Producer() (*Producer, error) {
+	if !r.acquire() {
+		return nil, ErrClosed
+	}
+	p, err := r.newProducerGuarded()
+	if err != nil {
+		r.release()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *Ring) newProducerGuarded() (p *Producer, err error) {
+	if r.m.guard {
+		defer r.m.contain(guardOn(), &err)
+	}
 	slot, err := r.register(roleProducer)
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{r: r, mem: r.mem, slot: slot, kind: r.kind, capacity: r.capacity,
-		mask: r.mask, maxMsg: r.maxMsg, spin: DefaultSpin,
-		data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos), dataWaiters: r.u32(offDataWaiters)}
+	p = &Producer{r: r, mem: r.mem, slot: slot, kind: r.kind, capacity: r.capacity,
+		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
+		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
+		dataWaiters: r.u32(offDataWaiters), closedWord: r.u32(offClosed)}
 	if r.kind == KindSPSC {
 		p.tail = atomic.LoadUint64(r.u64(offProdPos))
 		p.headCache = atomic.LoadUint64(r.u64(offConsPos))
@@ -72,58 +97,78 @@ func (p *Producer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&p.
 
 // Send copies msg into the ring, waiting for room as long as ctx allows.
 // When Send returns nil the message is published: the consumer can see it.
+// It fails with ErrClosed once the ring is closed (by any producer, or the
+// Ring in this process), ErrPending while a Reserve is pending, ErrPeerDead
+// when every consumer that attached is proven dead and the ring stays
+// full, and with an error matching ErrWakeFailed when the message was
+// published but waking a sleeping consumer failed.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
-	for {
-		if p.sendFast(msg) {
-			return nil
+	if p.guarded {
+		return p.sendGuarded(ctx, msg)
+	}
+	return p.send(ctx, msg)
+}
+
+func (p *Producer) sendGuarded(ctx context.Context, msg []byte) (err error) {
+	defer p.r.m.contain(guardOn(), &err)
+	return p.send(ctx, msg)
+}
+
+func (p *Producer) send(ctx context.Context, msg []byte) error {
+	for stall := 0; ; stall++ {
+		if sent, err := p.sendFast(msg); sent {
+			return err
 		}
 		err := p.trySend(msg)
 		if err != ErrFull {
 			return err
 		}
-		if err := p.waitRoom(ctx, uint64(len(msg))); err != nil {
+		if err := p.waitRoom(ctx, uint64(len(msg)), stall); err != nil {
 			return err
 		}
 	}
 }
 
 // sendFast is the SPSC fast path: room known from the cached consumer
-// position, no wrap; one copy and one publishing store.
-func (p *Producer) sendFast(msg []byte) bool {
+// position, no wrap, no checksum; one copy and one publishing store.
+func (p *Producer) sendFast(msg []byte) (bool, error) {
 	n := uint64(len(msg))
-	if p.kind != KindSPSC || p.done || p.resv || n > p.maxMsg {
-		return false
+	if p.kind != KindSPSC || p.done || p.resv || p.checksum || n > p.maxMsg || p.r.closed.Load() {
+		return false, nil
 	}
 	need := recHeader + align8(n)
 	idx := p.tail & p.mask
 	if p.capacity-idx < need || p.tail+need-p.headCache > p.capacity {
-		return false
+		return false, nil
 	}
 	rec := p.data[idx : idx+need : idx+need]
-	hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
-	hdr[0] = uint32(n)
-	hdr[1] = recMessage
-	copy(rec[recHeader:], msg)
+	putHdr(rec, uint32(n), recMessage)
+	copyIn(rec[recHeader:], msg)
 	p.tail += need
-	atomic.StoreUint64(p.prodPos, p.tail)
+	st64(p.prodPos, p.tail)
 	if atomic.LoadUint32(p.dataWaiters) != 0 {
-		p.notify(p.u32(offDataEpoch))
+		return true, p.notify(p.u32(offDataEpoch))
 	}
-	return true
+	return true, nil
 }
 
 // TrySend is Send without waiting: ErrFull when there is no room.
-func (p *Producer) TrySend(msg []byte) error { return p.trySend(msg) }
+func (p *Producer) TrySend(msg []byte) (err error) {
+	if p.guarded {
+		defer p.r.m.contain(guardOn(), &err)
+	}
+	return p.trySend(msg)
+}
 
 func (p *Producer) check(n uint64) error {
-	if p.done {
+	if p.done || p.r.closed.Load() {
 		return ErrClosed
 	}
 	if n > p.maxMsg {
 		return ErrTooLarge
 	}
 	if p.resv {
-		return ErrFull // a Reserve is pending; Commit or Abort it first
+		return ErrPending
 	}
 	return nil
 }
@@ -139,48 +184,51 @@ func (p *Producer) trySend(msg []byte) error {
 			return err
 		}
 		p.spscWrite(off, msg)
-		p.spscPublish()
-		return nil
+		return p.spscPublish()
 	}
-	if atomic.LoadUint32(p.r.u32(offClosed)) != 0 {
-		return ErrClosed
-	}
-	pos, err := p.mpmcClaim()
+	pos, err := p.mpmcClaimOpen()
 	if err != nil {
 		return err
 	}
 	off := p.cellOff(pos)
-	*p.u32(off + 8) = uint32(n)
-	copy(p.mem[off+cellHeader:off+cellHeader+n], msg)
-	p.mpmcCommit(pos)
-	return nil
+	put32(p.u32(off+8), uint32(n))
+	if p.checksum {
+		put32(p.u32(off+12), sum(msg))
+	}
+	copyIn(p.mem[off+cellHeader:off+cellHeader+n], msg)
+	return p.mpmcCommit(pos)
 }
 
 // SendBatch sends msgs in order, publishing once per run that fits instead
 // of once per message (SPSC), and waits for room as needed. It returns how
 // many messages were sent.
-func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
+func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	if p.guarded {
+		defer p.r.m.contain(guardOn(), &err)
+	}
+	return p.sendBatch(ctx, msgs)
+}
+
+func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if p.kind != KindSPSC {
 		for i, m := range msgs {
-			if err := p.Send(ctx, m); err != nil {
+			if err := p.send(ctx, m); err != nil {
 				return i, err
 			}
 		}
 		return len(msgs), nil
 	}
 	i := 0
-	for i < len(msgs) {
+	for stall := 0; i < len(msgs); {
 		n := uint64(len(msgs[i]))
 		if err := p.check(n); err != nil {
 			p.spscPublish()
 			return i, err
 		}
-		if need, idx := recHeader+align8(n), p.tail&p.mask; p.capacity-idx >= need && p.tail+need-p.headCache <= p.capacity {
+		if need, idx := recHeader+align8(n), p.tail&p.mask; !p.checksum && p.capacity-idx >= need && p.tail+need-p.headCache <= p.capacity {
 			rec := p.data[idx : idx+need : idx+need]
-			hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
-			hdr[0] = uint32(n)
-			hdr[1] = recMessage
-			copy(rec[recHeader:], msgs[i])
+			putHdr(rec, uint32(n), recMessage)
+			copyIn(rec[recHeader:], msgs[i])
 			p.tail += need
 			i++
 			continue
@@ -189,56 +237,69 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		if err == nil {
 			p.spscWrite(off, msgs[i])
 			i++
+			stall = 0
 			continue
 		}
-		p.spscPublish()
+		if werr := p.spscPublish(); werr != nil && err == ErrFull {
+			return i, werr
+		}
 		if err != ErrFull {
 			return i, err
 		}
-		if err := p.waitRoom(ctx, n); err != nil {
+		if err := p.waitRoom(ctx, n, stall); err != nil {
 			return i, err
 		}
+		stall++
 	}
-	p.spscPublish()
-	return i, nil
+	return i, p.spscPublish()
 }
 
 // Reserve returns a slice of the ring's memory with room for a message of
 // up to n bytes, waiting for room as ctx allows. Fill it and call Commit
-// (or Abort). Nothing else may be sent in between.
-func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
-	for {
-		b, err := p.TryReserve(n)
-		if err != ErrFull || p.resv {
+// (or Abort). Nothing else may be sent in between (ErrPending). On a ring
+// that is not sealed (Sealed is false), the slice is written outside the
+// package's fault guard: a peer truncating the file then faults the
+// writer; use Send for such rings when peers are not trusted.
+func (p *Producer) Reserve(ctx context.Context, n int) (b []byte, err error) {
+	if p.guarded {
+		defer p.r.m.contain(guardOn(), &err)
+	}
+	for stall := 0; ; stall++ {
+		b, err := p.tryReserve(n)
+		if err != ErrFull {
 			return b, err
 		}
-		if err := p.waitRoom(ctx, uint64(n)); err != nil {
+		if err := p.waitRoom(ctx, uint64(n), stall); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // TryReserve is Reserve without waiting.
-func (p *Producer) TryReserve(n int) ([]byte, error) {
+func (p *Producer) TryReserve(n int) (b []byte, err error) {
+	if p.guarded {
+		defer p.r.m.contain(guardOn(), &err)
+	}
+	return p.tryReserve(n)
+}
+
+func (p *Producer) tryReserve(n int) ([]byte, error) {
 	if n < 0 {
 		return nil, ErrTooLarge
 	}
-	if err := p.check(uint64(n)); err != nil {
+	un := uint64(n)
+	if err := p.check(un); err != nil {
 		return nil, err
 	}
-	un := uint64(n)
 	if p.kind == KindSPSC {
 		off, err := p.spscRoom(un)
 		if err != nil {
 			return nil, err
 		}
 		p.resv, p.resvPos, p.resvMax = true, off, un
-		return p.mem[off+recHeader : off+recHeader+un : off+recHeader+un], nil
+		return p.mem[off+p.recHdr : off+p.recHdr+un : off+p.recHdr+un], nil
 	}
-	if atomic.LoadUint32(p.r.u32(offClosed)) != 0 {
-		return nil, ErrClosed
-	}
-	pos, err := p.mpmcClaim()
+	pos, err := p.mpmcClaimOpen()
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +309,10 @@ func (p *Producer) TryReserve(n int) ([]byte, error) {
 }
 
 // Commit publishes the first m bytes of the reserved slice as a message.
-func (p *Producer) Commit(m int) error {
+func (p *Producer) Commit(m int) (err error) {
+	if p.guarded {
+		defer p.r.m.contain(guardOn(), &err)
+	}
 	if !p.resv {
 		return ErrNoMessage
 	}
@@ -256,69 +320,91 @@ func (p *Producer) Commit(m int) error {
 		return ErrTooLarge
 	}
 	p.resv = false
+	um := uint64(m)
 	if p.kind == KindSPSC {
 		off := p.resvPos
-		*p.u32(off) = uint32(m)
-		*p.u32(off + 4) = recMessage
-		p.tail += recHeader + align8(uint64(m))
-		p.spscPublish()
-		return nil
+		put32(p.u32(off), uint32(m))
+		put32(p.u32(off+4), recMessage)
+		if p.checksum {
+			put32(p.u32(off+8), sum(p.mem[off+recHeaderSum:off+recHeaderSum+um]))
+			put32(p.u32(off+12), 0)
+		}
+		p.tail += p.recHdr + align8(um)
+		return p.spscPublish()
 	}
-	*p.u32(p.cellOff(p.resvPos) + 8) = uint32(m)
-	p.mpmcCommit(p.resvPos)
-	return nil
+	off := p.cellOff(p.resvPos)
+	put32(p.u32(off+8), uint32(m))
+	if p.checksum {
+		put32(p.u32(off+12), sum(p.mem[off+cellHeader:off+cellHeader+um]))
+	}
+	return p.mpmcCommit(p.resvPos)
 }
 
 // Abort drops a pending Reserve. On an MPMC ring the claimed cell is
 // marked skipped, so consumers pass over it.
-func (p *Producer) Abort() error {
+func (p *Producer) Abort() (err error) {
+	if p.guarded {
+		defer p.r.m.contain(guardOn(), &err)
+	}
 	if !p.resv {
 		return ErrNoMessage
 	}
 	p.resv = false
 	if p.kind == KindMPMC {
-		pos := p.resvPos
-		atomic.StoreUint64(p.r.cellState(pos&p.mask), (pos&posMask)<<8|stSkipped)
-		p.notify(p.u32(offDataEpoch))
+		return p.mpmcAbort(p.resvPos)
 	}
 	return nil
 }
 
 // Close marks the ring closed: consumers drain what was sent and then get
 // io.EOF, and every producer's Send fails with ErrClosed. It releases the
-// handle's peer slot.
-func (p *Producer) Close() error {
+// handle's peer slot and its reference to the mapping. It works (and is
+// needed to release the slot) even after the Ring was closed; a second
+// Close returns nil.
+func (p *Producer) Close() error { return p.finish(true) }
+
+// Detach releases the handle (its peer slot and its reference to the
+// mapping) without closing the ring, so another producer may attach later.
+// A pending Reserve is aborted.
+func (p *Producer) Detach() error { return p.finish(false) }
+
+func (p *Producer) finish(closeRing bool) error {
 	if p.done {
 		return nil
 	}
-	if p.resv {
-		p.Abort()
-	}
-	if p.kind == KindSPSC {
-		p.spscPublish()
-	}
-	atomic.StoreUint32(p.u32(offClosed), 1)
-	atomic.AddUint32(p.u32(offDataEpoch), 1)
-	p.wakes++
-	wakeAll(p.u32(offDataEpoch))
-	atomic.AddUint32(p.u32(offSpaceEpoch), 1)
-	wakeAll(p.u32(offSpaceEpoch))
+	err := p.finishGuarded(closeRing)
 	p.done = true
-	p.r.unregister(p.slot)
-	return nil
+	p.r.release()
+	return err
 }
 
-// Detach releases the handle without closing the ring, so another producer
-// may attach later.
-func (p *Producer) Detach() {
-	if p.done {
-		return
+func (p *Producer) finishGuarded(closeRing bool) (err error) {
+	if p.guarded {
+		defer p.r.m.contain(guardOn(), &err)
 	}
 	if p.resv {
-		p.Abort()
+		p.resv = false
+		if p.kind == KindMPMC {
+			err = p.mpmcAbort(p.resvPos)
+		}
 	}
-	p.done = true
+	if p.kind == KindSPSC {
+		if werr := p.spscPublish(); err == nil {
+			err = werr
+		}
+	}
+	if closeRing {
+		st32(p.closedWord, 1)
+		p.wakes += 2
+		if werr := bump(p.u32(offDataEpoch)); err == nil {
+			err = werr
+		}
+		if werr := bump(p.u32(offSpaceEpoch)); err == nil {
+			err = werr
+		}
+	}
 	p.r.unregister(p.slot)
+	return err
 }
 
 // ---- SPSC ----
@@ -328,7 +414,7 @@ func (p *Producer) Detach() {
 // returns the record's offset in mem. ErrFull if the consumer has not
 // freed enough.
 func (p *Producer) spscRoom(n uint64) (uint64, error) {
-	need := recHeader + align8(n)
+	need := p.recHdr + align8(n)
 	idx := p.tail & p.mask
 	total := need
 	if p.capacity-idx < need {
@@ -346,8 +432,8 @@ func (p *Producer) spscRoom(n uint64) (uint64, error) {
 	}
 	if total != need {
 		off := headerSize + idx
-		*p.u32(off) = uint32(p.capacity - idx - recHeader)
-		*p.u32(off + 4) = recPadding
+		put32(p.u32(off), uint32(p.capacity-idx-recHeader))
+		put32(p.u32(off+4), recPadding)
 		p.tail += p.capacity - idx
 		idx = 0
 	}
@@ -356,25 +442,29 @@ func (p *Producer) spscRoom(n uint64) (uint64, error) {
 
 func (p *Producer) spscWrite(off uint64, msg []byte) {
 	n := uint64(len(msg))
-	*p.u32(off) = uint32(n)
-	*p.u32(off + 4) = recMessage
-	copy(p.mem[off+recHeader:off+recHeader+n], msg)
-	p.tail += recHeader + align8(n)
+	put32(p.u32(off), uint32(n))
+	put32(p.u32(off+4), recMessage)
+	if p.checksum {
+		put32(p.u32(off+8), sum(msg))
+		put32(p.u32(off+12), 0)
+	}
+	copyIn(p.mem[off+p.recHdr:off+p.recHdr+n], msg)
+	p.tail += p.recHdr + align8(n)
 }
 
-func (p *Producer) spscPublish() {
-	atomic.StoreUint64(p.r.u64(offProdPos), p.tail)
-	p.notify(p.u32(offDataEpoch))
+func (p *Producer) spscPublish() error {
+	st64(p.prodPos, p.tail)
+	return p.notify(p.u32(offDataEpoch))
 }
 
 // waitRoom blocks until a message of n bytes may fit, the consumer side is
 // proven dead (ErrPeerDead), or ctx is done.
-func (p *Producer) waitRoom(ctx context.Context, n uint64) error {
+func (p *Producer) waitRoom(ctx context.Context, n uint64, stall int) error {
 	r := p.r
-	closed := r.u32(offClosed)
+	closed := p.closedWord
 	var ready func() bool
 	if p.kind == KindSPSC {
-		need := recHeader + align8(n)
+		need := p.recHdr + align8(n)
 		ready = func() bool {
 			idx := p.tail & p.mask
 			total := need
@@ -382,63 +472,23 @@ func (p *Producer) waitRoom(ctx context.Context, n uint64) error {
 				total = p.capacity - idx + need
 			}
 			h := atomic.LoadUint64(r.u64(offConsPos))
-			return h > p.tail || p.tail+total-h <= p.capacity
+			return h > p.tail || p.tail+total-h <= p.capacity || atomic.LoadUint32(closed) != 0
 		}
 	} else {
 		ready = func() bool {
 			return atomic.LoadUint32(closed) != 0 || p.mpmcRoomVisible()
 		}
 	}
-	return p.block(ctx, r, p.spin, r.u32(offSpaceEpoch), roleConsumer, ready, p.kind == KindSPSC)
-}
-
-// block is the waiting side of the eventcount: spin, then register as a
-// waiter, re-check, and sleep on the epoch word; every LivenessInterval it
-// checks that a peer with role is alive (and, on MPMC rings, repairs cells
-// that dead processes left in flight).
-//
-// With early set the caller counts as a waiter while it spins too. A
-// producer waiting for space uses it: the consumer publishes its position
-// lazily, but at once when it sees a waiter, so a spinning producer is not
-// left waiting for a quarter of the ring to drain (which on a busy host
-// turns into a convoy of futex sleeps and wake-ups).
-func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch *uint32, role uint32, ready func() bool, early bool) error {
-	waiters, need := waitersOf(epoch), needOf(epoch)
-	if early {
-		atomic.AddUint32(waiters, 1)
-		defer atomic.AddUint32(waiters, ^uint32(0))
+	tick := func() (bool, error) {
+		if r.kind == KindMPMC && r.repairDead() {
+			return true, nil
+		}
+		if r.peersDead(roleConsumer) && !ready() {
+			return false, ErrPeerDead
+		}
+		return false, nil
 	}
-	if spinUntil(spin, ready) {
-		return nil
-	}
-	for {
-		ep := atomic.LoadUint32(epoch)
-		atomic.AddUint32(waiters, 1)
-		atomic.StoreUint32(need, 1)
-		if ready() {
-			atomic.AddUint32(waiters, ^uint32(0))
-			return nil
-		}
-		timedOut, err := c.sleep(ctx, epoch, ep)
-		atomic.AddUint32(waiters, ^uint32(0))
-		if err != nil {
-			return err
-		}
-		if ready() {
-			return nil
-		}
-		if timedOut {
-			if r.kind == KindMPMC && r.repairDead() {
-				continue
-			}
-			if r.peersDead(role) {
-				if ready() {
-					return nil
-				}
-				return ErrPeerDead
-			}
-		}
-	}
+	return p.block(ctx, r, p.spin, r.u32(offSpaceEpoch), ready, tick, p.kind == KindSPSC, stall)
 }
 
 // ---- MPMC ----
@@ -447,12 +497,34 @@ func (p *Producer) cellOff(pos uint64) uint64 {
 	return headerSize + (pos&p.mask)*p.r.cellSize
 }
 
+// mpmcClaimOpen claims a cell on a ring that is not closed. The closed
+// word is read again after the claim: a claim that a concurrent Close
+// could have missed is aborted, so every Send that returns nil is
+// delivered before consumers report EOF.
+func (p *Producer) mpmcClaimOpen() (uint64, error) {
+	if atomic.LoadUint32(p.closedWord) != 0 {
+		return 0, ErrClosed
+	}
+	pos, err := p.mpmcClaim()
+	if err != nil {
+		return 0, err
+	}
+	if atomic.LoadUint32(p.closedWord) != 0 {
+		p.mpmcAbort(pos)
+		return 0, ErrClosed
+	}
+	return pos, nil
+}
+
 // mpmcClaim claims the cell for the next enqueue position by moving its
 // state from EMPTY to WRITING|slot in one CAS (so a dead claimant can be
-// identified), then helps the enqueue position forward.
+// identified), then helps the enqueue position forward. A cell already
+// claimed at the enqueue position, or recycled for the next lap (a
+// consumer consumed or skipped it before anyone moved the position), is
+// helped past.
 func (p *Producer) mpmcClaim() (uint64, error) {
 	r := p.r
-	enq := r.u64(offProdPos)
+	enq := p.prodPos
 	for spins := 0; ; spins++ {
 		if spins > maxRetries {
 			return 0, errBadPosition // only a corrupt ring keeps us here
@@ -478,15 +550,14 @@ func (p *Producer) mpmcClaim() (uint64, error) {
 		}
 		cell := r.cellState(pos & p.mask)
 		st := atomic.LoadUint64(cell)
-		sp := st >> 8
-		switch d := int64(sp - pos); {
+		switch d := int64((st >> 8) - pos); {
 		case d == 0 && st&0xff == stEmpty:
-			if atomic.CompareAndSwapUint64(cell, st, pos<<8|stWriting|uint64(p.slot)) {
-				atomic.CompareAndSwapUint64(enq, pos, pos+1)
+			if cas64(cell, st, pos<<8|stWriting|uint64(p.slot)) {
+				cas64(enq, pos, pos+1)
 				return pos, nil
 			}
-		case d == 0:
-			atomic.CompareAndSwapUint64(enq, pos, pos+1) // claimed by someone: help
+		case d == 0 || d == int64(p.capacity):
+			cas64(enq, pos, pos+1) // claimed, or already recycled: help
 		case d < 0:
 			if atomic.LoadUint64(enq) == pos {
 				return 0, ErrFull // the cell's previous lap is not consumed yet
@@ -499,14 +570,33 @@ func (p *Producer) mpmcClaim() (uint64, error) {
 	}
 }
 
-func (p *Producer) mpmcCommit(pos uint64) {
-	atomic.StoreUint64(p.r.cellState(pos&p.mask), (pos&posMask)<<8|stFull)
-	p.notify(p.u32(offDataEpoch))
+// mpmcCommit publishes the message in the claimed cell of pos.
+func (p *Producer) mpmcCommit(pos uint64) error {
+	if p.countTasks {
+		// The window between this count and the commit below is the only
+		// place where a killed Queue producer leaves a task counted
+		// without a message (see Queue).
+		add64(p.r.u64(offUnfinished), 1)
+	}
+	if !cas64(p.r.cellState(pos&p.mask), (pos&posMask)<<8|stWriting|uint64(p.slot), (pos&posMask)<<8|stFull) {
+		return errClaimLost
+	}
+	return p.notify(p.u32(offDataEpoch))
 }
 
+// mpmcAbort marks the claimed cell of pos skipped.
+func (p *Producer) mpmcAbort(pos uint64) error {
+	if !cas64(p.r.cellState(pos&p.mask), (pos&posMask)<<8|stWriting|uint64(p.slot), (pos&posMask)<<8|stSkipped) {
+		return errClaimLost
+	}
+	return p.notify(p.u32(offDataEpoch))
+}
+
+// mpmcRoomVisible is the producer's wait condition; it agrees with
+// mpmcClaim (whatever the claim would not call full counts as ready).
 func (p *Producer) mpmcRoomVisible() bool {
 	r := p.r
-	pos := atomic.LoadUint64(r.u64(offProdPos))
+	pos := atomic.LoadUint64(p.prodPos)
 	if r.limit < r.capacity {
 		deq := atomic.LoadUint64(r.u64(offConsPos))
 		if deq <= pos && pos-deq >= r.limit {

@@ -1,10 +1,12 @@
 package mmapring
 
 import (
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"unsafe"
 
@@ -18,8 +20,9 @@ type Config struct {
 	// Kind selects the algorithm (KindSPSC or KindMPMC). Default KindSPSC.
 	Kind Kind
 	// Capacity is, for SPSC, the data area in bytes (a power of two, at
-	// least 256; messages up to Capacity/2-8 bytes fit), and for MPMC the
-	// number of cells (a power of two). Default: 1 MiB for SPSC, 1024 cells.
+	// least 256; messages up to Capacity/2-8 bytes fit, Capacity/2-16 with
+	// Checksum), and for MPMC the number of cells (a power of two, 2 …
+	// 2^32). Default: 1 MiB for SPSC, 1024 cells.
 	Capacity int
 	// CellSize is the largest MPMC message in bytes (rounded up to 8).
 	// Default 240, which makes 256-byte cells.
@@ -27,15 +30,27 @@ type Config struct {
 	// Limit caps how many MPMC messages may be queued at once (a Queue's
 	// maxsize); 0 means Capacity.
 	Limit int
+	// Checksum makes every message carry the CRC32C (Castagnoli) of its
+	// payload, checked on receipt: a mismatch is ErrCorrupt. It is for
+	// peers that cannot trust each other's memory (a hostile peer can
+	// still forge a matching checksum; it detects accidents, not
+	// attacks). It costs one CRC pass over each message on each side.
+	Checksum bool
 	// Mode is the permission of a named or file-backed ring; default 0600.
 	Mode os.FileMode
 }
 
 // Ring is a mapping of a ring. It is safe for concurrent use; the Producer
 // and Consumer handles made from it are not (make one per goroutine).
+//
+// Lifetime: the Ring and every handle made from it hold a reference to
+// the mapping, which is unmapped when the last of them is closed. After
+// Ring.Close, every method of the Ring and of its handles (except Close,
+// which still releases the handle's peer slot) returns an error matching
+// ErrClosed and os.ErrClosed; nothing ever touches unmapped memory.
 type Ring struct {
-	mem      []byte
-	file     *os.File
+	m        *mapping
+	mem      []byte // m.mem
 	kind     Kind
 	capacity uint64 // bytes (SPSC) or cells (MPMC)
 	mask     uint64
@@ -43,81 +58,250 @@ type Ring struct {
 	limit    uint64
 	maxMsg   uint64
 	total    uint64
+	checksum bool   // flagChecksum
+	recHdr   uint64 // SPSC message record header: recHeader or recHeaderSum
 	name     string // POSIX shm name we created, for Unlink
 	closed   atomic.Bool
 }
 
-func (c *Config) geometry() (kind Kind, capacity, cellSize, limit, maxMsg, total uint64, err error) {
-	kind = c.Kind
-	if kind == 0 {
-		kind = KindSPSC
+// ---- The mapping: the one place that maps, seals, guards and unmaps. ----
+//
+// Everything about the memory itself lives in this section, so that the
+// ring can move onto a shared mapping layer without touching the protocol.
+
+// mapping is one MAP_SHARED mapping of a ring file, reference counted:
+// the Ring holds one reference and each handle one more; the last release
+// unmaps it and closes the descriptor.
+type mapping struct {
+	mem  []byte
+	file *os.File
+	refs atomic.Int64
+	// guard is set when another process can shrink the file under the
+	// mapping (a POSIX shm object, a plain file, a memfd without
+	// F_SEAL_SHRINK): every operation then turns a fault on the mapping
+	// (SIGBUS) into ErrCorrupt instead of a crash. Sealed memfd rings
+	// (Create) cannot shrink and skip the guard entirely.
+	guard bool
+}
+
+// mapFile maps size bytes of f read-write and shared. sealed says the file
+// cannot shrink (F_SEAL_SHRINK).
+func mapFile(f *os.File, size uint64, sealed bool) (*mapping, error) {
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, os.NewSyscallError("mmap", err)
 	}
-	switch kind {
+	m := &mapping{mem: mem, file: f, guard: !sealed}
+	m.refs.Store(1)
+	return m, nil
+}
+
+// acquire takes a reference; false once the mapping is gone.
+func (m *mapping) acquire() bool {
+	for {
+		n := m.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if m.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference; the last one unmaps and closes the file.
+func (m *mapping) release() error {
+	if m.refs.Add(-1) != 0 {
+		return nil
+	}
+	err := unix.Munmap(m.mem)
+	if cerr := m.file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("mmapring: close: %w", err)
+	}
+	return nil
+}
+
+// sealMemfd seals a memfd against shrinking and growing, so no process
+// holding its descriptor can truncate it under the peers (F8).
+func sealMemfd(f *os.File) error {
+	_, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW)
+	if err != nil {
+		return os.NewSyscallError("fcntl F_ADD_SEALS", err)
+	}
+	return nil
+}
+
+// ensureSealed reports whether f cannot shrink: it is a memfd sealed with
+// F_SEAL_SHRINK, or one that allows sealing and is sealed now (a memfd
+// created by a C peer with MFD_ALLOW_SEALING). Files that cannot be sealed
+// (POSIX shm, plain files, memfds without MFD_ALLOW_SEALING or already
+// sealed with F_SEAL_SEAL) are mapped with the fault guard.
+func ensureSealed(f *os.File) bool {
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil {
+		return false // not a shmem file: no seals at all
+	}
+	if seals&unix.F_SEAL_SHRINK != 0 {
+		return true
+	}
+	if seals&unix.F_SEAL_SEAL != 0 {
+		return false
+	}
+	return sealMemfd(f) == nil
+}
+
+// errTruncated is what an operation returns when the ring's file was
+// truncated under the mapping (the access faulted).
+var errTruncated = &corruptError{"ring file truncated under the mapping (access faulted)"}
+
+// contain is deferred by every operation on a guarded mapping, with the
+// previous debug.SetPanicOnFault setting: a fault inside the mapping
+// becomes errTruncated; any other panic goes on.
+func (m *mapping) contain(old bool, err *error) {
+	debug.SetPanicOnFault(old)
+	if e := recover(); e != nil {
+		if m.faulted(e) {
+			*err = errTruncated
+			return
+		}
+		panic(e)
+	}
+}
+
+// faulted reports whether the panic e is a fault on this mapping: at an
+// address inside it, or, where no address is reported (qemu-user passes
+// none with SIGBUS, so the runtime sees a nil dereference), while the file
+// is shorter than the mapping.
+func (m *mapping) faulted(e any) bool {
+	if fe, ok := e.(interface{ Addr() uintptr }); ok && m.holds(fe.Addr()) {
+		return true
+	}
+	if _, ok := e.(runtime.Error); ok {
+		var st unix.Stat_t
+		return unix.Fstat(int(m.file.Fd()), &st) == nil && st.Size < int64(len(m.mem))
+	}
+	return false
+}
+
+// holds reports whether addr lies inside the mapping.
+func (m *mapping) holds(addr uintptr) bool {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))
+	return addr >= base && addr-base < uintptr(len(m.mem))
+}
+
+// guardOn starts the fault guard for one operation; pass its result to
+// contain in a defer. Only called when m.guard is set.
+func guardOn() bool { return debug.SetPanicOnFault(true) }
+
+// ---- end of the mapping section ----
+
+func (c *Config) geometry() (g geometry, err error) {
+	g.kind = c.Kind
+	if g.kind == 0 {
+		g.kind = KindSPSC
+	}
+	g.checksum = c.Checksum
+	switch g.kind {
 	case KindSPSC:
-		capacity = 1 << 20
+		g.capacity = 1 << 20
 		if c.Capacity != 0 {
-			capacity = uint64(c.Capacity)
+			g.capacity = uint64(c.Capacity)
 		}
-		if c.Capacity < 0 || capacity < minSPSCCapacity || capacity > maxSPSCCapacity || capacity&(capacity-1) != 0 {
-			return 0, 0, 0, 0, 0, 0, fmt.Errorf("mmapring: SPSC capacity %d must be a power of two in [%d, %d]", c.Capacity, minSPSCCapacity, uint64(maxSPSCCapacity))
+		if c.Capacity < 0 || g.capacity < minSPSCCapacity || g.capacity > maxSPSCCapacity || g.capacity&(g.capacity-1) != 0 {
+			return g, fmt.Errorf("mmapring: SPSC capacity %d must be a power of two in [%d, %d]", c.Capacity, minSPSCCapacity, uint64(maxSPSCCapacity))
 		}
-		cellSize = recHeader
-		maxMsg = capacity/2 - recHeader
-		if maxMsg > 1<<31 {
-			maxMsg = 1 << 31
+		g.cellSize = recHeader
+		hdr := uint64(recHeader)
+		if g.checksum {
+			hdr = recHeaderSum
 		}
-		limit = 0
-		total = headerSize + capacity
+		g.maxMsg = g.capacity/2 - hdr
+		if g.maxMsg > 1<<31 {
+			g.maxMsg = 1 << 31
+		}
+		g.limit = 0
+		g.total = headerSize + g.capacity
 	case KindMPMC:
-		capacity = 1024
+		g.capacity = 1024
 		if c.Capacity != 0 {
-			capacity = uint64(c.Capacity)
+			g.capacity = uint64(c.Capacity)
 		}
-		if c.Capacity < 0 || capacity < 2 || capacity > maxCells || capacity&(capacity-1) != 0 {
-			return 0, 0, 0, 0, 0, 0, fmt.Errorf("mmapring: MPMC capacity %d must be a power of two in [2, %d]", c.Capacity, uint64(maxCells))
+		if c.Capacity < 0 || g.capacity < 2 || g.capacity > maxCells || g.capacity&(g.capacity-1) != 0 {
+			return g, fmt.Errorf("mmapring: MPMC capacity %d must be a power of two in [2, %d]", c.Capacity, uint64(maxCells))
 		}
 		payload := uint64(240)
 		if c.CellSize != 0 {
 			payload = uint64(c.CellSize)
 		}
 		if c.CellSize < 0 || payload > maxCellSize-cellHeader {
-			return 0, 0, 0, 0, 0, 0, fmt.Errorf("mmapring: MPMC cell size %d out of range", c.CellSize)
+			return g, fmt.Errorf("mmapring: MPMC cell size %d out of range", c.CellSize)
 		}
 		payload = align8(payload)
-		cellSize = cellHeader + payload
-		maxMsg = payload
-		limit = capacity
-		if c.Limit < 0 || uint64(c.Limit) > capacity {
-			return 0, 0, 0, 0, 0, 0, fmt.Errorf("mmapring: limit %d outside [0, capacity %d]", c.Limit, capacity)
+		g.cellSize = cellHeader + payload
+		g.maxMsg = payload
+		g.limit = g.capacity
+		if c.Limit < 0 || uint64(c.Limit) > g.capacity {
+			return g, fmt.Errorf("mmapring: limit %d outside [0, capacity %d]", c.Limit, g.capacity)
 		}
 		if c.Limit > 0 {
-			limit = uint64(c.Limit)
+			g.limit = uint64(c.Limit)
 		}
-		hi, lo := bits.Mul64(capacity, cellSize)
+		hi, lo := bits.Mul64(g.capacity, g.cellSize)
 		if hi != 0 || lo > 1<<46 {
-			return 0, 0, 0, 0, 0, 0, fmt.Errorf("mmapring: %d cells of %d bytes is too large", capacity, cellSize)
+			return g, fmt.Errorf("mmapring: %d cells of %d bytes is too large", g.capacity, g.cellSize)
 		}
-		total = headerSize + lo
+		g.total = headerSize + lo
 	default:
-		return 0, 0, 0, 0, 0, 0, fmt.Errorf("mmapring: unknown kind %d", kind)
+		return g, fmt.Errorf("mmapring: unknown kind %d", g.kind)
 	}
-	return kind, capacity, cellSize, limit, maxMsg, total, nil
+	return g, nil
+}
+
+// geometry is a ring's validated shape.
+type geometry struct {
+	kind                                     Kind
+	capacity, cellSize, limit, maxMsg, total uint64
+	checksum                                 bool
+}
+
+func (g geometry) flags() uint32 {
+	if g.checksum {
+		return flagChecksum
+	}
+	return 0
+}
+
+func makeRing(m *mapping, g geometry) *Ring {
+	r := &Ring{m: m, mem: m.mem, kind: g.kind, capacity: g.capacity, mask: g.capacity - 1,
+		cellSize: g.cellSize, limit: g.limit, maxMsg: g.maxMsg, total: g.total, checksum: g.checksum,
+		recHdr: recHeader}
+	if g.checksum && g.kind == KindSPSC {
+		r.recHdr = recHeaderSum
+	}
+	return r
 }
 
 // Create makes a ring in a new memfd (nothing is left behind when every
-// process has closed it). Hand it to a child with File and exec.Cmd's
-// ExtraFiles (or SCM_RIGHTS); the child calls OpenFile on the descriptor.
+// process has closed it), sealed against shrinking and growing so that no
+// process holding the descriptor can truncate it under the peers. Hand it
+// to a child with File and exec.Cmd's ExtraFiles (or SCM_RIGHTS); the
+// child calls OpenFile on the descriptor.
 func Create(cfg Config) (*Ring, error) {
-	fd, err := unix.MemfdCreate("mmapring", unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate("mmapring", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, os.NewSyscallError("memfd_create", err)
 	}
-	return create(os.NewFile(uintptr(fd), "memfd:mmapring"), cfg, "")
+	return create(os.NewFile(uintptr(fd), "memfd:mmapring"), cfg, true)
 }
 
 // CreateShm makes a ring in POSIX shared memory /dev/shm/NAME, exclusively
 // (os.ErrExist if it exists), so unrelated processes can meet by name.
-// Remove the name with Unlink when done.
+// Remove the name with Unlink when done. A POSIX shm object cannot be
+// sealed: a process that can open it can truncate it, and operations on
+// such a ring then fail with ErrCorrupt instead of crashing the process.
 func CreateShm(name string, cfg Config) (*Ring, error) {
 	p, err := shmname.Path(name, "")
 	if err != nil {
@@ -131,7 +315,9 @@ func CreateShm(name string, cfg Config) (*Ring, error) {
 	return r, nil
 }
 
-// CreatePath makes a ring in a new file at path (exclusive creation).
+// CreatePath makes a ring in a new file at path (exclusive creation). Like
+// CreateShm's, the file cannot be sealed; truncation makes operations fail
+// with ErrCorrupt.
 func CreatePath(path string, cfg Config) (*Ring, error) { return createPath(path, cfg) }
 
 func createPath(path string, cfg Config) (*Ring, error) {
@@ -144,7 +330,7 @@ func createPath(path string, cfg Config) (*Ring, error) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	unix.Fchmod(fd, uint32(mode)) // umask must not narrow what the caller asked for
-	r, err := create(os.NewFile(uintptr(fd), path), cfg, path)
+	r, err := create(os.NewFile(uintptr(fd), path), cfg, false)
 	if err != nil {
 		unix.Unlink(path)
 		return nil, err
@@ -152,44 +338,55 @@ func createPath(path string, cfg Config) (*Ring, error) {
 	return r, nil
 }
 
-func create(f *os.File, cfg Config, path string) (*Ring, error) {
-	kind, capacity, cellSize, limit, maxMsg, total, err := cfg.geometry()
+func create(f *os.File, cfg Config, seal bool) (*Ring, error) {
+	g, err := cfg.geometry()
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := unix.Ftruncate(int(f.Fd()), int64(total)); err != nil {
+	if err := unix.Ftruncate(int(f.Fd()), int64(g.total)); err != nil {
 		f.Close()
 		return nil, os.NewSyscallError("ftruncate", err)
 	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if seal {
+		if err := sealMemfd(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	m, err := mapFile(f, g.total, seal)
 	if err != nil {
 		f.Close()
-		return nil, os.NewSyscallError("mmap", err)
+		return nil, err
 	}
-	r := &Ring{mem: mem, file: f, kind: kind, capacity: capacity, mask: capacity - 1,
-		cellSize: cellSize, limit: limit, maxMsg: maxMsg, total: total}
+	r := makeRing(m, g)
+	// Nobody else can see the ring yet (the version word is 0 until the
+	// last store), and a fresh file is all zeros: plain stores suffice.
 	*r.u64(offMagic) = magic
-	*r.u32(offKind) = uint32(kind)
+	*r.u32(offKind) = uint32(g.kind)
 	*r.u32(offHeaderSize) = headerSize
-	*r.u32(offCellSize) = uint32(cellSize)
-	*r.u64(offCapacity) = capacity
-	*r.u64(offTotalSize) = total
-	*r.u64(offLimit) = limit
-	*r.u32(offMaxMsg) = uint32(maxMsg)
+	*r.u32(offCellSize) = uint32(g.cellSize)
+	*r.u64(offCapacity) = g.capacity
+	*r.u64(offTotalSize) = g.total
+	*r.u64(offLimit) = g.limit
+	*r.u32(offMaxMsg) = uint32(g.maxMsg)
+	*r.u32(offFlags) = g.flags()
 	*r.u32(offCreatorPid) = uint32(os.Getpid())
-	if kind == KindMPMC {
-		for i := uint64(0); i < capacity; i++ {
+	if g.kind == KindMPMC {
+		for i := uint64(0); i < g.capacity; i++ {
 			*r.cellState(i) = i << 8 // EMPTY for position i
 		}
 	}
-	atomic.StoreUint32(r.u32(offVersion), version) // last: the header is complete
+	st32(r.u32(offVersion), version) // last: the header is complete
 	return r, nil
 }
 
 // OpenFile attaches to a ring in f (a memfd received from a parent, a
 // POSIX shm or a plain file), validating the header against the size of
-// f. The Ring keeps its own duplicate of the descriptor.
+// f. The Ring keeps its own duplicate of the descriptor. A memfd that
+// allows sealing but is not sealed yet is sealed against shrinking and
+// growing here; a file that cannot be sealed is mapped with the fault
+// guard (truncation makes operations fail with ErrCorrupt).
 func OpenFile(f *os.File) (*Ring, error) {
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -217,9 +414,11 @@ func OpenShm(name string) (*Ring, error) {
 	return OpenPath(p)
 }
 
-// OpenPath attaches to the ring in the file at path.
+// OpenPath attaches to the ring in the file at path. It opens without
+// following a final symlink and without blocking (a FIFO planted at the
+// path is refused, not waited on).
 func OpenPath(path string) (*Ring, error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -250,82 +449,88 @@ func open(f *os.File) (*Ring, error) {
 // validateHeader checks a header copy against the size of its file and
 // returns the geometry. It never trusts one field to bound another without
 // checking.
-func validateHeader(h []byte, size int64) (kind Kind, capacity, cellSize, limit, maxMsg, total uint64, err error) {
+func validateHeader(h []byte, size int64) (g geometry, err error) {
 	bad := func(format string, a ...any) error {
 		return &corruptError{fmt.Sprintf(format, a...)}
 	}
 	if size < headerSize || len(h) < headerSize {
-		return 0, 0, 0, 0, 0, 0, bad("file of %d bytes is shorter than the %d-byte header", size, headerSize)
+		return g, bad("file of %d bytes is shorter than the %d-byte header", size, headerSize)
 	}
-	rd64 := func(off int) uint64 { return *(*uint64)(unsafe.Pointer(&h[off])) }
-	rd32 := func(off int) uint32 { return *(*uint32)(unsafe.Pointer(&h[off])) }
+	// h may be any byte slice (a stack array has no alignment guarantee):
+	// decode, never cast.
+	rd64 := func(off int) uint64 { return binary.NativeEndian.Uint64(h[off:]) }
+	rd32 := func(off int) uint32 { return binary.NativeEndian.Uint32(h[off:]) }
 	if m := rd64(offMagic); m != magic {
 		if m == 0 {
-			return 0, 0, 0, 0, 0, 0, ErrNotReady
+			return g, ErrNotReady
 		}
-		return 0, 0, 0, 0, 0, 0, bad("magic %#x", m)
+		return g, bad("magic %#x", m)
 	}
 	switch v := rd32(offVersion); v {
 	case version:
 	case 0:
-		return 0, 0, 0, 0, 0, 0, ErrNotReady
+		return g, ErrNotReady
 	default:
-		return 0, 0, 0, 0, 0, 0, bad("layout version %d, this package speaks %d", v, version)
+		return g, bad("layout version %d, this package speaks %d", v, version)
 	}
 	if hs := rd32(offHeaderSize); hs != headerSize {
-		return 0, 0, 0, 0, 0, 0, bad("header size %d", hs)
+		return g, bad("header size %d", hs)
 	}
-	if fl := rd32(offFlags); fl != 0 {
-		return 0, 0, 0, 0, 0, 0, bad("unknown flags %#x", fl)
+	fl := rd32(offFlags)
+	if fl&^knownFlags != 0 {
+		return g, bad("unknown flags %#x", fl)
 	}
-	kind = Kind(rd32(offKind))
-	capacity = rd64(offCapacity)
-	cellSize = uint64(rd32(offCellSize))
-	limit = rd64(offLimit)
-	maxMsg = uint64(rd32(offMaxMsg))
-	total = rd64(offTotalSize)
-	cfg := Config{Kind: kind}
+	kind := Kind(rd32(offKind))
+	capacity := rd64(offCapacity)
+	cellSize := uint64(rd32(offCellSize))
+	limit := rd64(offLimit)
+	maxMsg := uint64(rd32(offMaxMsg))
+	total := rd64(offTotalSize)
+	cfg := Config{Kind: kind, Checksum: fl&flagChecksum != 0}
 	switch kind {
 	case KindSPSC:
 		if capacity < minSPSCCapacity || capacity > maxSPSCCapacity || capacity&(capacity-1) != 0 {
-			return 0, 0, 0, 0, 0, 0, bad("SPSC capacity %d", capacity)
+			return g, bad("SPSC capacity %d", capacity)
 		}
 		cfg.Capacity = int(capacity)
 	case KindMPMC:
 		if capacity < 2 || capacity > maxCells || capacity&(capacity-1) != 0 {
-			return 0, 0, 0, 0, 0, 0, bad("MPMC capacity %d", capacity)
+			return g, bad("MPMC capacity %d", capacity)
 		}
 		if cellSize < cellHeader+8 || cellSize > maxCellSize || cellSize%8 != 0 {
-			return 0, 0, 0, 0, 0, 0, bad("cell size %d", cellSize)
+			return g, bad("cell size %d", cellSize)
 		}
 		if limit == 0 || limit > capacity {
-			return 0, 0, 0, 0, 0, 0, bad("limit %d with capacity %d", limit, capacity)
+			return g, bad("limit %d with capacity %d", limit, capacity)
 		}
 		cfg.Capacity = int(capacity)
 		cfg.CellSize = int(cellSize - cellHeader)
 		cfg.Limit = int(limit)
 	default:
-		return 0, 0, 0, 0, 0, 0, bad("kind %d", kind)
+		return g, bad("kind %d", kind)
 	}
 	// Recompute everything derived from the primary fields and insist the
 	// stored copies agree.
-	k2, c2, cs2, l2, m2, t2, gerr := cfg.geometry()
+	g2, gerr := cfg.geometry()
 	if gerr != nil {
-		return 0, 0, 0, 0, 0, 0, bad("%v", gerr)
+		return g, bad("%v", gerr)
 	}
-	if k2 != kind || c2 != capacity || cs2 != cellSize || l2 != limit || m2 != maxMsg || t2 != total {
-		return 0, 0, 0, 0, 0, 0, bad("derived geometry disagrees (cell %d/%d, max message %d/%d, total %d/%d)", cellSize, cs2, maxMsg, m2, total, t2)
+	if g2.kind != kind || g2.capacity != capacity || g2.cellSize != cellSize || g2.limit != limit || g2.maxMsg != maxMsg || g2.total != total {
+		return g, bad("derived geometry disagrees (cell %d/%d, max message %d/%d, total %d/%d)", cellSize, g2.cellSize, maxMsg, g2.maxMsg, total, g2.total)
 	}
 	if uint64(size) < total {
-		return 0, 0, 0, 0, 0, 0, bad("file of %d bytes is shorter than the ring's %d", size, total)
+		return g, bad("file of %d bytes is shorter than the ring's %d", size, total)
 	}
 	if total > uint64(^uint(0)>>1) {
-		return 0, 0, 0, 0, 0, 0, bad("ring of %d bytes does not fit the address space", total)
+		return g, bad("ring of %d bytes does not fit the address space", total)
 	}
-	return kind, capacity, cellSize, limit, maxMsg, total, nil
+	return g2, nil
 }
 
 func openMapping(f *os.File) (*Ring, error) {
+	// Seal first (where possible), then measure: a size read before the
+	// seal could be shrunk right after.
+	sealed := ensureSealed(f)
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, os.NewSyscallError("fstat", err)
@@ -339,18 +544,17 @@ func openMapping(f *os.File) (*Ring, error) {
 			return nil, os.NewSyscallError("pread", err)
 		}
 	}
-	kind, capacity, cellSize, limit, maxMsg, total, err := validateHeader(h[:], st.Size)
+	g, err := validateHeader(h[:], st.Size)
 	if err != nil {
 		return nil, err
 	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	m, err := mapFile(f, g.total, sealed)
 	if err != nil {
-		return nil, os.NewSyscallError("mmap", err)
+		return nil, err
 	}
 	// From here on only the validated local copies of the geometry are used;
 	// a peer rewriting the header later cannot move our bounds.
-	return &Ring{mem: mem, file: f, kind: kind, capacity: capacity, mask: capacity - 1,
-		cellSize: cellSize, limit: limit, maxMsg: maxMsg, total: total}, nil
+	return makeRing(m, g), nil
 }
 
 // Kind returns the ring's algorithm.
@@ -362,28 +566,59 @@ func (r *Ring) MaxMessage() int { return int(r.maxMsg) }
 // Capacity returns the data bytes (SPSC) or the number of cells (MPMC).
 func (r *Ring) Capacity() int { return int(r.capacity) }
 
-// File returns the backing descriptor (owned by the Ring), for passing to
-// a child process.
-func (r *Ring) File() *os.File { return r.file }
+// Checksum reports whether messages carry a CRC32C (Config.Checksum).
+func (r *Ring) Checksum() bool { return r.checksum }
+
+// Sealed reports whether the ring's file is sealed against shrinking, so
+// that operations run without the fault guard.
+func (r *Ring) Sealed() bool { return !r.m.guard }
+
+// File returns the backing descriptor (owned by the mapping: valid until
+// the Ring and every handle made from it are closed), for passing to a
+// child process.
+func (r *Ring) File() *os.File { return r.m.file }
 
 // Size returns the length of the mapping in bytes.
 func (r *Ring) Size() int { return int(r.total) }
 
-// Close unmaps the ring and closes its descriptor. Handles made from it
-// must not be used afterwards. It does not unlink a name (see Unlink).
+// Close releases the Ring's reference to the mapping; the mapping is
+// unmapped once every Producer, Consumer and Queue made from it is closed
+// too. Handles still open are not detached: their Close still releases
+// their peer slots (and a Producer's Close still closes the ring for
+// consumers), but every other method returns ErrClosed, and calls blocked
+// in this process are woken and return ErrClosed. Close is idempotent. It
+// does not unlink a name (see Unlink).
 func (r *Ring) Close() error {
 	if r.closed.Swap(true) {
 		return nil
 	}
-	err := unix.Munmap(r.mem)
-	if cerr := r.file.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("mmapring: close: %w", err)
-	}
-	return nil
+	r.wakeLocal()
+	return r.m.release()
 }
+
+// wakeLocal wakes every sleeper on the ring's futex words (this process's
+// sleepers then see the closed Ring; others see a spurious wake-up).
+func (r *Ring) wakeLocal() {
+	if r.m.guard {
+		defer r.m.contain(guardOn(), new(error))
+	}
+	for _, off := range []uint64{offDataEpoch, offSpaceEpoch, offJoinEpoch} {
+		add32(r.u32(off), 1)
+		wakeAll(r.u32(off))
+	}
+}
+
+// acquire takes a reference to the mapping for one call of a method that
+// may run concurrently with Close (Stats, the Queue's methods): false
+// (ErrClosed) once the Ring is closed.
+func (r *Ring) acquire() bool {
+	if r.closed.Load() {
+		return false
+	}
+	return r.m.acquire()
+}
+
+func (r *Ring) release() { r.m.release() }
 
 func (r *Ring) u64(off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
 func (r *Ring) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[off])) }
@@ -392,5 +627,3 @@ func (r *Ring) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[
 func (r *Ring) cellState(i uint64) *uint64 {
 	return (*uint64)(unsafe.Pointer(&r.mem[headerSize+i*r.cellSize]))
 }
-
-var errClosedRing = errors.New("mmapring: ring is closed")

@@ -20,9 +20,17 @@ type Stats struct {
 }
 
 // Stats reads the shared counters and the peer table (checking each
-// peer's liveness, so it reads /proc: not for hot paths).
-func (r *Ring) Stats() Stats {
-	s := Stats{Kind: r.kind, Capacity: int(r.capacity), MaxMessage: int(r.maxMsg)}
+// peer's liveness, so it reads /proc: not for hot paths). It fails with
+// ErrClosed after Close.
+func (r *Ring) Stats() (s Stats, err error) {
+	if !r.acquire() {
+		return s, ErrClosed
+	}
+	defer r.release()
+	if r.m.guard {
+		defer r.m.contain(guardOn(), &err)
+	}
+	s = Stats{Kind: r.kind, Capacity: int(r.capacity), MaxMessage: int(r.maxMsg)}
 	s.ProducerPos = atomic.LoadUint64(r.u64(offProdPos))
 	s.ConsumerPos = atomic.LoadUint64(r.u64(offConsPos))
 	if s.ProducerPos >= s.ConsumerPos {
@@ -43,5 +51,5 @@ func (r *Ring) Stats() Stats {
 		s.Peers = append(s.Peers, Peer{Pid: int(id >> 32), Producer: role&roleProducer != 0,
 			Consumer: role&roleConsumer != 0, Alive: identAlive(id)})
 	}
-	return s
+	return s, nil
 }

@@ -2,10 +2,13 @@ package mmapring
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/futex"
 )
@@ -15,9 +18,10 @@ import (
 const DefaultSpin = 50 * time.Microsecond
 
 // LivenessInterval bounds each futex sleep: a sleeper wakes at least this
-// often to check whether its peers are still alive. This is not a polling
-// loop for data (data arrival always wakes it); it is how a dead peer is
-// noticed when no one is left to wake it.
+// often to check whether its peers are still alive (and to repair what
+// dead ones left). This is not a polling loop for data (data arrival
+// always wakes it); it is how a dead peer is noticed when no one is left
+// to wake it.
 const LivenessInterval = 200 * time.Millisecond
 
 // counters counts the futex system calls a handle makes; the fast path
@@ -51,13 +55,11 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// sleep waits on the futex word while it holds val, for at most
-// LivenessInterval, honouring ctx. It returns (true, nil) when the
-// liveness interval passed, ctx.Err() when ctx is done, and (false, nil)
-// after a wake-up (possibly spurious).
-func (c *counters) sleep(ctx context.Context, word *uint32, val uint32) (timedOut bool, err error) {
+// sleep waits on the futex word while it holds val, for at most max,
+// honouring ctx. It returns (true, nil) when max passed, ctx.Err() when
+// ctx is done, and (false, nil) after a wake-up (possibly spurious).
+func (c *counters) sleep(ctx context.Context, word *uint32, val uint32, max time.Duration) (timedOut bool, err error) {
 	c.waits++
-	max := LivenessInterval
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
@@ -91,6 +93,9 @@ func (c *counters) sleep(ctx context.Context, word *uint32, val uint32) (timedOu
 			return false, cerr
 		}
 	}
+	if errors.Is(err, unix.EFAULT) {
+		return false, errTruncated // the futex word's page is gone: the file shrank
+	}
 	if err == os.ErrDeadlineExceeded {
 		if cerr := ctx.Err(); cerr != nil {
 			return false, cerr
@@ -113,14 +118,112 @@ func needOf(epoch *uint32) *uint32    { return (*uint32)(unsafe.Add(unsafe.Point
 
 // notify is the eventcount's signal side, called after a state change was
 // made visible with a sequentially consistent store: it issues FUTEX_WAKE
-// only when a waiter is registered and still asks for a wake.
-func (c *counters) notify(epoch *uint32) {
+// only when a waiter is registered and still asks for a wake. A failed
+// wake is returned (as a *wakeError); the change itself stands.
+func (c *counters) notify(epoch *uint32) error {
 	need := needOf(epoch)
-	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.LoadUint32(need) != 0 && atomic.SwapUint32(need, 0) != 0 {
-		atomic.AddUint32(epoch, 1)
+	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.LoadUint32(need) != 0 && swap32(need, 0) != 0 {
+		add32(epoch, 1)
 		c.wakes++
-		futex.Wake(epoch, futex.WakeAll)
+		return wakeAll(epoch)
 	}
+	return nil
 }
 
-func wakeAll(word *uint32) { futex.Wake(word, futex.WakeAll) }
+// bump advances an epoch and wakes its sleepers, registered or not (for
+// rare events every sleeper must see: close, repair, a release on a
+// closed ring).
+func bump(epoch *uint32) error {
+	add32(epoch, 1)
+	return wakeAll(epoch)
+}
+
+func wakeAll(word *uint32) error {
+	if _, err := futex.Wake(word, futex.WakeAll); err != nil {
+		return &wakeError{err}
+	}
+	return nil
+}
+
+// block is the waiting side of the eventcount: spin, then register as a
+// waiter, re-check, and sleep on the epoch word. Every LivenessInterval it
+// calls tick, which checks the peers and repairs what dead ones left:
+// tick reports progress (block returns nil so the caller retries) or an
+// error (ErrPeerDead) to return.
+//
+// block returns nil when ready() holds (the caller must retry, and may
+// find nothing: ready is a hint), ErrClosed once the Ring is closed in
+// this process, or ctx's error. stall counts the caller's consecutive
+// rounds that found the ring ready without making progress: from
+// stallLimit on, block sleeps (up to a growing, bounded timeout) before
+// looking at ready() again, so no state of the shared memory can make a
+// blocked call spin or ignore its context.
+//
+// With early set the caller counts as a waiter while it spins too. A
+// producer waiting for space uses it: the consumer publishes its position
+// lazily, but at once when it sees a waiter, so a spinning producer is not
+// left waiting for a quarter of the ring to drain (which on a busy host
+// turns into a convoy of futex sleeps and wake-ups).
+func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch *uint32, ready func() bool, tick func() (bool, error), early bool, stall int) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	waiters, need := waitersOf(epoch), needOf(epoch)
+	if stall >= stallLimit {
+		// Found "ready" again and again with nothing to take: sleep a
+		// little whatever ready() says, then let the caller look again.
+		d := time.Millisecond << min(stall-stallLimit, 8)
+		if d > LivenessInterval {
+			d = LivenessInterval
+		}
+		timedOut, err := c.sleep(ctx, epoch, atomic.LoadUint32(epoch), d)
+		if err != nil {
+			return err
+		}
+		if timedOut && d == LivenessInterval {
+			if _, err := tick(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if early {
+		add32(waiters, 1)
+		defer add32(waiters, ^uint32(0))
+	}
+	if spinUntil(spin, ready) {
+		return nil
+	}
+	for {
+		if r.closed.Load() {
+			return ErrClosed
+		}
+		ep := atomic.LoadUint32(epoch)
+		add32(waiters, 1)
+		st32(need, 1)
+		if ready() {
+			add32(waiters, ^uint32(0))
+			return nil
+		}
+		timedOut, err := c.sleep(ctx, epoch, ep, LivenessInterval)
+		add32(waiters, ^uint32(0))
+		if err != nil {
+			return err
+		}
+		if ready() {
+			return nil
+		}
+		if timedOut {
+			progress, err := tick()
+			if err != nil {
+				return err
+			}
+			if progress {
+				return nil
+			}
+		}
+	}
+}

@@ -334,8 +334,12 @@ func shmFileInfo(kind, arg string) (*infoReport, error) {
 			r.add("error", err.Error())
 			break
 		}
-		st := ring.Stats()
+		st, err := ring.Stats()
 		ring.Close()
+		if err != nil {
+			r.add("error", err.Error())
+			break
+		}
 		ringFields(r, &st)
 	}
 	r.add("mtime", fi.ModTime())

@@ -247,7 +247,11 @@ func readRing(o *object) {
 		return
 	}
 	defer r.Close()
-	st := r.Stats()
+	st, err := r.Stats()
+	if err != nil {
+		o.RingErr = err
+		return
+	}
 	o.Ring = &st
 }
 

@@ -1,0 +1,53 @@
+package mmapring
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Every store this package makes to shared memory goes through the
+// functions in this file, one per kind of store, so that a crash-consistency
+// build can number them and stop the process at any one of them (LAYOUT.md,
+// "Protocol invariants", lists what must hold after a stop at each). Loads
+// are not routed here: a process killed between two loads leaves nothing
+// behind.
+//
+// All of them are small enough to inline; the hot paths pay nothing for
+// the indirection.
+
+// st64 is a sequentially consistent store of a position or cell state.
+func st64(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
+
+// st32 is a sequentially consistent store of a header word (closed, need,
+// a peer's role).
+func st32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
+
+// cas64 compares and swaps a position, a cell state or a peer ident.
+func cas64(p *uint64, old, new uint64) bool { return atomic.CompareAndSwapUint64(p, old, new) }
+
+// cas32 compares and swaps a counter word (orphans).
+func cas32(p *uint32, old, new uint32) bool { return atomic.CompareAndSwapUint32(p, old, new) }
+
+// add32 adds to a counter word (epochs, waiters, orphans); use ^uint32(0)
+// to subtract one.
+func add32(p *uint32, d uint32) uint32 { return atomic.AddUint32(p, d) }
+
+// swap32 swaps a need flag.
+func swap32(p *uint32, v uint32) uint32 { return atomic.SwapUint32(p, v) }
+
+// add64 adds to the Queue's task counter.
+func add64(p *uint64, d uint64) uint64 { return atomic.AddUint64(p, d) }
+
+// put32 is a plain store of a record or cell header word (length, type,
+// checksum); a later st64 publishes it.
+func put32(p *uint32, v uint32) { *p = v }
+
+// putHdr writes an SPSC record header (length and type) with plain stores.
+func putHdr(rec []byte, n uint32, typ uint32) {
+	hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
+	hdr[0] = n
+	hdr[1] = typ
+}
+
+// copyIn copies a payload into the ring (plain stores; published later).
+func copyIn(dst, src []byte) int { return copy(dst, src) }
