@@ -31,15 +31,15 @@ const (
 func init() {
 	RegisterKind(kindRing,
 		func(r *mmapring.Ring) (*os.File, []byte, error) { return r.File(), nil, nil },
-		func(f *os.File, _ []byte) (*mmapring.Ring, error) { return mmapring.OpenFile(f) })
+		func(f *os.File, _ []byte) (*mmapring.Ring, error) { return mmapring.FromFile(f) })
 	RegisterKind(kindRingQueue,
 		func(q *mmapring.Queue) (*os.File, []byte, error) { return q.Ring().File(), nil, nil },
 		func(f *os.File, _ []byte) (*mmapring.Queue, error) {
-			r, err := mmapring.OpenFile(f)
+			r, err := mmapring.FromFile(f)
 			if err != nil {
 				return nil, err
 			}
-			q, err := mmapring.NewQueue(r)
+			q, err := mmapring.QueueFromRing(r)
 			if err != nil {
 				r.Close()
 			}
@@ -129,7 +129,7 @@ func (c *Child) RingQueue(i int) (*mmapring.Queue, error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := mmapring.NewQueue(r)
+		q, err := mmapring.QueueFromRing(r)
 		if err != nil {
 			r.Close()
 			return nil, &HandleError{Index: i, Kind: kindRing, Want: kindRingQueue, Err: err}

@@ -618,11 +618,11 @@ var (
 )
 
 func (s *poolSlot) spawn() error {
-	tr, err := mmapring.Create(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
+	tr, err := mmapring.New(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
 	if err != nil {
 		return err
 	}
-	rr, err := mmapring.Create(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
+	rr, err := mmapring.New(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
 	if err != nil {
 		tr.Close()
 		return err
@@ -754,7 +754,7 @@ func (s *poolSlot) serve() error {
 				continue
 			}
 		}
-		_, err := s.cons.RecvBatch(s.ctx, 1024, s.onRes)
+		_, err := s.cons.ReceiveBatch(s.ctx, 1024, s.onRes)
 		s.flush()
 		if s.bad != nil {
 			return s.bad

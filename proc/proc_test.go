@@ -151,7 +151,7 @@ func init() {
 		defer w.Close()
 		buf := make([]byte, 64)
 		for {
-			n, err := cons.Recv(ctx, buf)
+			n, err := cons.Receive(ctx, buf)
 			if err != nil {
 				return err // io.EOF: the producer closed
 			}
@@ -185,7 +185,7 @@ func childHandles(ctx context.Context, c *proc.Child) error {
 	if err != nil {
 		return err
 	}
-	n, err := cons.Recv(ctx, buf)
+	n, err := cons.Receive(ctx, buf)
 	if err != nil || string(buf[:n]) != "via ring" {
 		return fmt.Errorf("ring: %q, %v", buf[:n], err)
 	}
@@ -200,7 +200,7 @@ func childHandles(ctx context.Context, c *proc.Child) error {
 		return fmt.Errorf("queue: %q, %v", buf[:n], err)
 	}
 	q.TaskDone()
-	q.Close(false)
+	q.Close()
 
 	conn, err := c.Conn(hConn)
 	if err != nil {
@@ -298,7 +298,7 @@ func childHandles(ctx context.Context, c *proc.Child) error {
 // gets each back by index with its type and uses it.
 func TestHandles(t *testing.T) {
 	ctx := t.Context()
-	ring, err := mmapring.Create(mmapring.Config{})
+	ring, err := mmapring.New(mmapring.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,11 +311,11 @@ func TestHandles(t *testing.T) {
 	if err := prod.Send(ctx, []byte("via ring")); err != nil {
 		t.Fatal(err)
 	}
-	q, err := mmapring.CreateQueue(4, 64)
+	q, err := mmapring.NewQueue(4, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close(false)
+	defer q.Close()
 	if err := q.Put(ctx, []byte("via queue")); err != nil {
 		t.Fatal(err)
 	}
@@ -650,7 +650,7 @@ func TestNoMain(t *testing.T) {
 // ring it was given loses nothing: the messages wait for the next one.
 func TestChildExitsBeforeReading(t *testing.T) {
 	ctx := t.Context()
-	ring, err := mmapring.Create(mmapring.Config{})
+	ring, err := mmapring.New(mmapring.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

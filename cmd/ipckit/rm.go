@@ -170,7 +170,7 @@ func removeObject(kind, arg string) error {
 		if !hasRingMagic(p) {
 			return errf("not a ring (%s): remove it as posix-shm", arg)
 		}
-		if err := mmapring.Unlink(arg); err != nil {
+		if err := mmapring.UnlinkShm(arg); err != nil {
 			return nameError(arg, err)
 		}
 	default:
