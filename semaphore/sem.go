@@ -634,13 +634,13 @@ func (s *Sem) Close() error {
 	return nil
 }
 
-var errNotNamed = errors.New("semaphore: not a named semaphore")
-
 // Unlink removes the name of a named semaphore (sem_unlink); processes that
-// have it open keep using it.
+// have it open keep using it. It acts on the name, so it works after Close
+// too. An unnamed semaphore (Init, Attach) has no name to remove: Unlink
+// returns nil.
 func (s *Sem) Unlink() error {
 	if !s.named {
-		return errNotNamed
+		return nil
 	}
 	return unlinkPath(s.path)
 }

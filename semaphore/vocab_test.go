@@ -69,3 +69,23 @@ func TestNamedConstructors(t *testing.T) {
 		c.Close()
 	}
 }
+
+// Unlink acts on the name: it works after Close, and an unnamed semaphore
+// has nothing to remove (it returned an error before).
+func TestUnlinkRule(t *testing.T) {
+	s, err := Init(make([]byte, 64), 0, 0)
+	mustf(t, err, "Init")
+	if err := s.Unlink(); err != nil {
+		t.Errorf("Unlink of an unnamed semaphore: %v, want nil", err)
+	}
+	name := "/" + ipctest.Name("unlink")
+	n, err := Create(name, 0)
+	mustf(t, err, "Create")
+	mustf(t, n.Close(), "Close")
+	if err := n.Unlink(); err != nil {
+		t.Errorf("Unlink after Close: %v", err)
+	}
+	if _, err := Open(name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Open after Unlink: %v, want os.ErrNotExist", err)
+	}
+}
