@@ -1,6 +1,9 @@
 package main
 
-import "github.com/ipckit/ipckit/mmapring"
+import (
+	"github.com/ipckit/ipckit/mmapring"
+	"github.com/ipckit/ipckit/shmheap/heapbench"
+)
 
 // The rows of `ipckit bench`, in table order, and the targets that compare
 // them.
@@ -23,6 +26,12 @@ var transports = []*transport{
 	{name: nameChan, short: "chan", inproc: chanPair},
 	{name: nameRawLine, rttOnly: true, rtt: rawRTT("line")},
 	{name: nameRawFutex, rttOnly: true, rtt: rawRTT("futex")},
+	{name: nameHeapAppend, short: "Vector.Append", tputOnly: true, tput: heapTput(heapbench.VectorAppend), sizeOK: heapSizeOK},
+	{name: nameHeapMap, tputOnly: true, tput: heapTput(heapbench.MapGetPut), sizeOK: heapSizeOK},
+	{name: nameHeapNSRaw, short: "Namespace (Raw)", tputOnly: true, tput: heapTput(heapbench.NamespaceRaw), sizeOK: heapSizeOK},
+	{name: nameHeapNSGob, tputOnly: true, tput: heapTput(heapbench.NamespaceGob), sizeOK: heapSizeOK},
+	{name: namePyAppend, short: "Manager list.append", tputOnly: true, tput: heapTput(heapbench.PythonListAppend), sizeOK: heapSizeOK},
+	{name: namePyNSSet, short: "Manager Namespace set", tputOnly: true, tput: heapTput(heapbench.PythonNSSet), sizeOK: heapSizeOK},
 }
 
 // Row names (the targets refer to them).
@@ -39,6 +48,13 @@ const (
 	nameChan      = "Go chan (1 process)"
 	nameRawLine   = "raw cache-line ping-pong"
 	nameRawFutex  = "raw futex ping-pong"
+
+	nameHeapAppend = heapbench.VectorAppend + " ×4 procs"
+	nameHeapMap    = heapbench.MapGetPut + " ×4 procs"
+	nameHeapNSRaw  = heapbench.NamespaceRaw + " ×4 procs"
+	nameHeapNSGob  = heapbench.NamespaceGob + " ×4 procs"
+	namePyAppend   = heapbench.PythonListAppend + " ×4 procs"
+	namePyNSSet    = heapbench.PythonNSSet + " ×4 procs"
 )
 
 // benchTargets are the project's targets, as ratios between two rows of
@@ -51,4 +67,6 @@ var benchTargets = []benchTarget{
 	{desc: "SPSC RTT p50 ≤ 2× raw cache-line ping-pong", a: nameSPSC, b: nameRawLine, rtt: true, want: 2, size: 64},
 	{desc: "sleeping SPSC wake-up RTT p50 ≤ 1.3× raw futex ping-pong", a: nameSPSCSleep, b: nameRawFutex, rtt: true, want: 1.3, size: 64},
 	{desc: "SPSC MB/s ≥ 0.9× C ring (copy-bound)", a: nameSPSC, b: nameCRing, want: 0.9, size: 65536},
+	{desc: "shmheap Vector.Append ≥ 100× Python Manager list.append (ops/s, 4 processes)", a: nameHeapAppend, b: namePyAppend, want: 100, size: 64},
+	{desc: "shmheap Namespace Set/Get (Raw) ≥ 100× Python Manager Namespace set (ops/s, 4 processes)", a: nameHeapNSRaw, b: namePyNSSet, want: 100, size: 64},
 }
