@@ -38,6 +38,13 @@ type Config struct {
 	Checksum bool
 	// Mode is the permission of a named or file-backed ring; default 0600.
 	Mode os.FileMode
+	// Trailer is a number of bytes the file holds after the ring
+	// (total_size), zeroed, for the creator's own data: package csp keeps
+	// a channel's control block there. The ring never maps or touches
+	// them, a sealed memfd seals them too, and peers that open the file
+	// ignore them (LAYOUT.md asks only that the file be at least
+	// total_size bytes).
+	Trailer int
 }
 
 // Ring is a mapping of a ring. It is safe for concurrent use; the Producer
@@ -346,7 +353,11 @@ func create(f *os.File, cfg Config, seal bool) (*Ring, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := unix.Ftruncate(int(f.Fd()), int64(g.total)); err != nil {
+	if cfg.Trailer < 0 || uint64(cfg.Trailer) > 1<<46 {
+		f.Close()
+		return nil, fmt.Errorf("mmapring: trailer of %d bytes out of range", cfg.Trailer)
+	}
+	if err := unix.Ftruncate(int(f.Fd()), int64(g.total)+int64(cfg.Trailer)); err != nil {
 		f.Close()
 		return nil, os.NewSyscallError("ftruncate", err)
 	}

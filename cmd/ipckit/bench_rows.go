@@ -24,6 +24,8 @@ var transports = []*transport{
 	{name: nameSysV, short: "SysV msg", setup: sysvSetup, open: sysvOpen, sizeOK: sysvSizeOK},
 	{name: nameMQ, short: "POSIX mq", setup: mqSetup, open: mqOpen, sizeOK: mqSizeOK},
 	{name: nameChan, short: "chan", inproc: chanPair},
+	{name: nameCSP8, short: "csp int64", setup: cspSetup[int64], open: cspOpen[int64], sizeOK: cspSizeOK[int64]},
+	{name: nameCSP64, short: "csp struct", setup: cspSetup[csp64], open: cspOpen[csp64], sizeOK: cspSizeOK[csp64]},
 	{name: nameRawLine, rttOnly: true, rtt: rawRTT("line")},
 	{name: nameRawFutex, rttOnly: true, rtt: rawRTT("futex")},
 	{name: nameHeapAppend, short: "Vector.Append", tputOnly: true, tput: heapTput(heapbench.VectorAppend), sizeOK: heapSizeOK},
@@ -46,6 +48,8 @@ const (
 	nameSysV      = "SysV msg queue"
 	nameMQ        = "POSIX mq"
 	nameChan      = "Go chan (1 process)"
+	nameCSP8      = "csp.Chan[int64] (raw, one-to-one)"
+	nameCSP64     = "csp.Chan[64-byte struct] (raw, one-to-one)"
 	nameRawLine   = "raw cache-line ping-pong"
 	nameRawFutex  = "raw futex ping-pong"
 
