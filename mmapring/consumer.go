@@ -63,7 +63,7 @@ type Consumer struct {
 }
 
 // Consumer attaches a consumer to the ring. On an SPSC ring it fails with
-// ErrBusy while another live process (or handle) is the consumer: of any
+// ErrRoleTaken while another live process (or handle) is the consumer: of any
 // number of racing callers, in any processes, exactly one wins.
 func (r *Ring) Consumer() (*Consumer, error) {
 	if !r.acquire() {
@@ -116,23 +116,23 @@ func (c *Consumer) Syscalls() (waits, wakes uint64) { return c.waits, c.wakes }
 
 func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.mem[off])) }
 
-// Recv copies the next message into buf and returns its length, waiting
+// Receive copies the next message into buf and returns its length, waiting
 // as ctx allows. It returns io.EOF once a producer closed the ring and
 // everything sent was received, ErrPeerDead when every producer died and
 // nothing is left, ErrClosed once the Ring was closed in this process, and
 // io.ErrShortBuffer (consuming nothing) when buf is too small.
 //
 // Delivery: on an MPMC ring, a message whose consumer died after claiming
-// it and before Recv returned is redelivered to another consumer once the
-// death is proven; Recv frees the cell before it returns, so a message
-// Recv returned is never delivered again. On an SPSC ring the consumer
+// it and before Receive returned is redelivered to another consumer once the
+// death is proven; Receive frees the cell before it returns, so a message
+// Receive returned is never delivered again. On an SPSC ring the consumer
 // publishes how far it has read lazily (at the latest every quarter of
 // the ring, before it sleeps, and at once when a producer waits), so a
 // consumer that dies can leave up to a quarter of the ring's bytes of
 // messages it had already returned unpublished, and its replacement
 // receives them again: SPSC delivery is at-least-once across a consumer's
 // death (exactly-once otherwise).
-func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
+func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
 	if n, ok := c.recvFast(buf); ok {
 		return n, nil
 	}
@@ -195,8 +195,8 @@ func (c *Consumer) hdrAt(idx uint64) *uint64 { return (*uint64)(unsafe.Pointer(&
 // caughtUp reports whether nothing is published at head yet.
 func (c *Consumer) caughtUp() bool { return atomicx.LoadAcq64(c.hdrAt(c.head&c.mask)) == 0 }
 
-// TryRecv is Recv without waiting: ErrEmpty when no message is ready.
-func (c *Consumer) TryRecv(buf []byte) (n int, err error) {
+// TryReceive is Receive without waiting: ErrEmpty when no message is ready.
+func (c *Consumer) TryReceive(buf []byte) (n int, err error) {
 	if c.guarded {
 		defer c.r.m.contain(guardOn(), &err)
 	}
@@ -217,11 +217,11 @@ func (c *Consumer) tryRecv(buf []byte) (int, error) {
 
 // Peek returns the next message in place, in the ring's memory, waiting as
 // ctx allows. The slice is valid until Release, which must be called
-// before the next Peek or Recv. On an MPMC ring a consumer that dies
+// before the next Peek or Receive. On an MPMC ring a consumer that dies
 // between Peek and Release has its message redelivered to another
 // consumer once its death is proven (at-least-once for Peek). On a ring
 // that is not sealed (Sealed is false) the slice is read outside the
-// package's fault guard; use Recv there when peers are not trusted.
+// package's fault guard; use Receive there when peers are not trusted.
 func (c *Consumer) Peek(ctx context.Context) (msg []byte, err error) {
 	if c.guarded {
 		defer c.r.m.contain(guardOn(), &err)
@@ -353,11 +353,11 @@ func (c *Consumer) release() error {
 	return err
 }
 
-// RecvBatch waits for at least one message (as ctx allows), then hands up
+// ReceiveBatch waits for at least one message (as ctx allows), then hands up
 // to max messages that are ready to fn without waiting further, in place
 // (each slice is valid only during its call), and frees their space in one
 // step. It returns how many messages fn saw.
-func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
+func (c *Consumer) ReceiveBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if c.guarded {
 		defer c.r.m.contain(guardOn(), &err)
 	}

@@ -13,7 +13,7 @@ func exercise(r *Ring) {
 	if err == nil {
 		buf := make([]byte, r.MaxMessage())
 		for i := 0; i < 32; i++ {
-			if _, err := c.TryRecv(buf); err != nil && err != ErrEmpty {
+			if _, err := c.TryReceive(buf); err != nil && err != ErrEmpty {
 				break
 			}
 		}
@@ -42,7 +42,7 @@ func exercise(r *Ring) {
 
 func seedRings(f *testing.F) {
 	for _, cfg := range []Config{{Kind: KindSPSC, Capacity: 256}, {Kind: KindMPMC, Capacity: 4, CellSize: 24}} {
-		r, err := Create(cfg)
+		r, err := New(cfg)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func seedRings(f *testing.F) {
 }
 
 // FuzzOpen feeds arbitrary ring files (header, peer table and data) to
-// OpenFile and, when the header validates, to every operation.
+// FromFile and, when the header validates, to every operation.
 func FuzzOpen(f *testing.F) {
 	seedRings(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -65,7 +65,7 @@ func FuzzOpen(f *testing.F) {
 		}
 		fmem := memfdWith(t, data, len(data))
 		defer fmem.Close()
-		r, err := OpenFile(fmem)
+		r, err := FromFile(fmem)
 		if err != nil {
 			return
 		}
@@ -88,7 +88,7 @@ func FuzzConsumer(f *testing.F) {
 		if kind%2 == 0 {
 			cfg = Config{Kind: KindMPMC, Capacity: 8, CellSize: 24, Limit: 6}
 		}
-		r, err := Create(cfg)
+		r, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

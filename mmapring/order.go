@@ -101,7 +101,7 @@ const copyChunk = 256 << 10
 
 // copyOut is copy in pieces of at most copyChunk bytes (for large messages;
 // one call to copy otherwise). It is not a store to shared memory when the
-// destination is the caller's buffer (Recv); copyIn routes the ring's
+// destination is the caller's buffer (Receive); copyIn routes the ring's
 // stores through it.
 func copyOut(dst, src []byte) int {
 	n := min(len(dst), len(src))

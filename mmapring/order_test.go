@@ -198,7 +198,7 @@ func TestFaultPositionBehindRecords(t *testing.T) {
 					}
 					buf := make([]byte, 16)
 					for range 3 {
-						if _, err := c.Recv(ctx, buf); err != nil {
+						if _, err := c.Receive(ctx, buf); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -312,7 +312,7 @@ func TestNoMembarrier(t *testing.T) {
 				defer cancel()
 				for i := range count {
 					time.Sleep(2 * time.Millisecond) // the producer sleeps for room in between
-					n, err := c.Recv(ctx, buf)
+					n, err := c.Receive(ctx, buf)
 					if err != nil {
 						t.Fatalf("message %d: %v", i, err)
 					}
@@ -320,7 +320,7 @@ func TestNoMembarrier(t *testing.T) {
 						t.Fatalf("message %d is %q, want %q", i, buf[:n], want[i])
 					}
 				}
-				if _, err := c.Recv(ctx, buf); err != io.EOF {
+				if _, err := c.Receive(ctx, buf); err != io.EOF {
 					t.Fatalf("after the last message: %v, want EOF", err)
 				}
 				out := peer.all(guard)

@@ -221,7 +221,7 @@ func statusOf(err error) string {
 		return "corrupt"
 	case errors.Is(err, ErrClosed):
 		return "closed"
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrRoleTaken):
 		return "busy"
 	case errors.Is(err, ErrFull):
 		return "full"
@@ -259,7 +259,7 @@ func goPeerMain(args []string) int {
 			return 0
 		}
 	}
-	r, err := OpenFd(fd)
+	r, err := ringFromFD(fd)
 	if err == nil && denyBarrier {
 		if seqCstPublish && noBarrier {
 			say("nobarrier")
@@ -289,7 +289,7 @@ func goPeerMain(args []string) int {
 		defer cancel()
 		buf := make([]byte, r.MaxMessage())
 		for {
-			n, err := c.Recv(ctx, buf)
+			n, err := c.Receive(ctx, buf)
 			if err != nil {
 				say("%s", statusOf(err))
 				break

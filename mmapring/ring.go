@@ -67,7 +67,8 @@ type Ring struct {
 	total    uint64
 	checksum bool   // flagChecksum
 	recHdr   uint64 // SPSC message record header: recHeader or recHeaderSum
-	name     string // POSIX shm name we created, for Unlink
+	name     string // POSIX shm name it was created or opened by, for Unlink
+	path     string // file it was created or opened by (CreatePath, OpenPath), for Unlink
 	closed   atomic.Bool
 }
 
@@ -87,7 +88,7 @@ type mapping struct {
 	// mapping (a POSIX shm object, a plain file, a memfd without
 	// F_SEAL_SHRINK): every operation then turns a fault on the mapping
 	// (SIGBUS) into ErrCorrupt instead of a crash. Sealed memfd rings
-	// (Create) cannot shrink and skip the guard entirely.
+	// (New) cannot shrink and skip the guard entirely.
 	guard bool
 }
 
@@ -292,12 +293,12 @@ func makeRing(m *mapping, g geometry) *Ring {
 	return r
 }
 
-// Create makes a ring in a new memfd (nothing is left behind when every
+// New makes a ring in a new memfd (nothing is left behind when every
 // process has closed it), sealed against shrinking and growing so that no
 // process holding the descriptor can truncate it under the peers. Hand it
 // to a child with File and exec.Cmd's ExtraFiles (or SCM_RIGHTS); the
-// child calls OpenFile on the descriptor.
-func Create(cfg Config) (*Ring, error) {
+// child calls FromFile on the descriptor.
+func New(cfg Config) (*Ring, error) {
 	fd, err := unix.MemfdCreate("mmapring", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, os.NewSyscallError("memfd_create", err)
@@ -307,7 +308,7 @@ func Create(cfg Config) (*Ring, error) {
 
 // CreateShm makes a ring in POSIX shared memory /dev/shm/NAME, exclusively
 // (os.ErrExist if it exists), so unrelated processes can meet by name.
-// Remove the name with Unlink when done. A POSIX shm object cannot be
+// Remove the name with Ring.Unlink (or UnlinkShm) when done. A POSIX shm object cannot be
 // sealed: a process that can open it can truncate it, and operations on
 // such a ring then fail with ErrCorrupt instead of crashing the process.
 func CreateShm(name string, cfg Config) (*Ring, error) {
@@ -319,7 +320,7 @@ func CreateShm(name string, cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.name = name
+	r.name, r.path = name, ""
 	return r, nil
 }
 
@@ -343,6 +344,7 @@ func createPath(path string, cfg Config) (*Ring, error) {
 		unix.Unlink(path)
 		return nil, err
 	}
+	r.path = path
 	return r, nil
 }
 
@@ -393,37 +395,45 @@ func create(f *os.File, cfg Config, seal bool) (*Ring, error) {
 	return r, nil
 }
 
-// OpenFile attaches to a ring in f (a memfd received from a parent, a
-// POSIX shm or a plain file), validating the header against the size of
-// f. The Ring keeps its own duplicate of the descriptor. A memfd that
-// allows sealing but is not sealed yet is sealed against shrinking and
-// growing here; a file that cannot be sealed is mapped with the fault
-// guard (truncation makes operations fail with ErrCorrupt).
-func OpenFile(f *os.File) (*Ring, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+// FromFile attaches to a ring in f (a memfd inherited from a parent
+// through exec.Cmd.ExtraFiles or received with SCM_RIGHTS, a POSIX shm or
+// a plain file), validating the header against the size of f. The Ring
+// keeps its own duplicate of the descriptor: the caller still owns f. A
+// memfd that allows sealing but is not sealed yet is sealed against
+// shrinking and growing here; a file that cannot be sealed is mapped with
+// the fault guard (truncation makes operations fail with ErrCorrupt). A
+// Ring made from a descriptor has no name: Unlink does nothing.
+func FromFile(f *os.File) (*Ring, error) {
+	rc, err := f.SyscallConn()
 	if err != nil {
-		return nil, os.NewSyscallError("fcntl", err)
+		return nil, err
+	}
+	fd, derr := -1, error(nil)
+	// Through the RawConn, not f.Fd, which would put a descriptor that
+	// os.NewFile registered with the poller into blocking mode.
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, os.NewSyscallError("fcntl", derr)
 	}
 	return open(os.NewFile(uintptr(fd), f.Name()))
 }
 
-// OpenFd is OpenFile for a raw descriptor (for example 3 in a child that
-// got the ring through ExtraFiles). The descriptor is duplicated.
-func OpenFd(fd int) (*Ring, error) {
-	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	return open(os.NewFile(uintptr(nfd), fmt.Sprintf("fd:%d", fd)))
-}
-
-// OpenShm attaches to the ring at /dev/shm/NAME.
+// OpenShm attaches to the ring at /dev/shm/NAME; it fails with an error
+// matching os.ErrNotExist if there is none, and with ErrNotReady while its
+// creator has not finished the header.
 func OpenShm(name string) (*Ring, error) {
 	p, err := shmname.Path(name, "")
 	if err != nil {
 		return nil, err
 	}
-	return OpenPath(p)
+	r, err := OpenPath(p)
+	if err != nil {
+		return nil, err
+	}
+	r.name, r.path = name, ""
+	return r, nil
 }
 
 // OpenPath attaches to the ring in the file at path. It opens without
@@ -434,11 +444,34 @@ func OpenPath(path string) (*Ring, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return open(os.NewFile(uintptr(fd), path))
+	r, err := open(os.NewFile(uintptr(fd), path))
+	if err != nil {
+		return nil, err
+	}
+	r.path = path
+	return r, nil
 }
 
-// Unlink removes the POSIX shm name (mappings stay valid).
-func Unlink(name string) error {
+// Unlink removes the name the ring was created or opened by: the POSIX
+// shm name (CreateShm, OpenShm) or the file (CreatePath, OpenPath).
+// Mappings and handles stay valid, and the memory goes when the last
+// process closes it. A ring without a name (New, FromFile) has nothing to
+// remove: Unlink returns nil. Unlink acts on the name, not on the Ring,
+// so it works after Close too.
+func (r *Ring) Unlink() error {
+	switch {
+	case r.name != "":
+		return UnlinkShm(r.name)
+	case r.path != "":
+		if err := unix.Unlink(r.path); err != nil {
+			return &os.PathError{Op: "unlink", Path: r.path, Err: err}
+		}
+	}
+	return nil
+}
+
+// UnlinkShm removes the POSIX shm name (mappings stay valid).
+func UnlinkShm(name string) error {
 	p, err := shmname.Path(name, "")
 	if err != nil {
 		return err

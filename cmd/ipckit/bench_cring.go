@@ -123,11 +123,11 @@ func cleanupCRing() {
 }
 
 func cRings(kind mmapring.Kind, size int) (a, b *mmapring.Ring, err error) {
-	a, err = mmapring.Create(ringConfig(kind, size))
+	a, err = mmapring.New(ringConfig(kind, size))
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err = mmapring.Create(ringConfig(kind, size))
+	b, err = mmapring.New(ringConfig(kind, size))
 	if err != nil {
 		a.Close()
 		return nil, nil, err

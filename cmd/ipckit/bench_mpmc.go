@@ -50,7 +50,7 @@ func pcTput(procs int, lang string) func(o benchOpts, size int) (int, time.Durat
 				return 0, 0, err
 			}
 		}
-		r, err := mmapring.Create(ringConfig(mmapring.KindMPMC, size))
+		r, err := mmapring.New(ringConfig(mmapring.KindMPMC, size))
 		if err != nil {
 			return 0, 0, err
 		}
@@ -161,7 +161,7 @@ func pcChild(args []string) int {
 	if len(args) < 3 {
 		return 2
 	}
-	r, err := mmapring.OpenFd(int(atoiOr(args[1])))
+	r, err := mmapring.FromFile(os.NewFile(uintptr(atoiOr(args[1])), "ring"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -205,7 +205,7 @@ func pcChild(args []string) int {
 		fmt.Println("ready")
 		n := 0
 		for {
-			if _, err := c.Recv(ctx, buf); err != nil {
+			if _, err := c.Receive(ctx, buf); err != nil {
 				if err != io.EOF {
 					fmt.Fprintln(os.Stderr, err)
 					return 1
