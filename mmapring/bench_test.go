@@ -213,27 +213,32 @@ var _ = io.EOF
 // transfers. Compare with the same loop in C (cmd/ipckit/cring).
 func BenchmarkLocal(b *testing.B) {
 	for _, size := range []int{8, 64} {
-		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			r, err := New(Config{Capacity: 1 << 16})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			p, _ := r.Producer()
-			c, _ := r.Consumer()
-			msg := make([]byte, size)
-			buf := make([]byte, size)
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := p.Send(ctx, msg); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.Receive(ctx, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
+		b.Run(strconv.Itoa(size), func(b *testing.B) { benchLocal(b, Config{Capacity: 1 << 16}, size) })
+		b.Run(fmt.Sprintf("mpmc/%d", size), func(b *testing.B) {
+			benchLocal(b, Config{Kind: KindMPMC, Capacity: 1024, CellSize: size}, size)
 		})
+	}
+}
+
+func benchLocal(b *testing.B, cfg Config, size int) {
+	r, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer()
+	msg := make([]byte, size)
+	buf := make([]byte, size)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Receive(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -34,8 +34,9 @@ type Consumer struct {
 
 	// fast: an SPSC ring without checksums or the fault guard, where
 	// recvFast may run (when nothing is peeked).
-	fast    bool
-	quarter uint64 // capacity/4: the most the head is left unpublished
+	fast, mfast bool // as the Producer's (mfast: mpmcRecvFast)
+	cellSize    uint64
+	quarter     uint64 // capacity/4: the most the head is left unpublished
 	// Fast-path pointers into the mapping.
 	base         unsafe.Pointer // the data area's first byte
 	spaceEpoch   *uint32
@@ -92,6 +93,8 @@ func (r *Ring) newConsumerGuarded() (c *Consumer, err error) {
 	c.base = unsafe.Pointer(unsafe.SliceData(c.data))
 	c.spaceEpoch = r.u32(offSpaceEpoch)
 	c.fast = r.kind == KindSPSC && !r.checksum && !r.m.guard
+	c.mfast = r.kind == KindMPMC && !r.checksum && !r.m.guard
+	c.cellSize = r.cellSize
 	c.quarter = r.capacity / 4
 	if r.kind == KindSPSC {
 		// The stored producer position may trail the last published
@@ -135,6 +138,9 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
 	if n, ok := c.recvFast(buf); ok {
 		return n, nil
+	}
+	if n, ok, err := c.mpmcRecvFast(buf); ok {
+		return n, err
 	}
 	if c.guarded {
 		return c.recvGuarded(ctx, buf)
@@ -187,6 +193,48 @@ func (c *Consumer) recvFast(buf []byte) (int, bool) {
 		c.spscPublishHead()
 	}
 	return k, true
+}
+
+// mpmcRecvFast is the MPMC fast path: the cell at the dequeue position is
+// FULL, with a message that fits buf. The same steps, in the same order,
+// as the general path (claim, move the position, copy, release, notify,
+// and the wake-up on a closed ring), without its call chain; anything
+// else takes the general path. Once the claim CAS has succeeded it goes
+// through to the release.
+func (c *Consumer) mpmcRecvFast(buf []byte) (int, bool, error) {
+	if !c.mfast || c.peeked || c.done || c.r.closed.Load() {
+		return 0, false, nil
+	}
+	deq := c.r.u64(offConsPos)
+	pos := atomic.LoadUint64(deq)
+	if pos > posMask {
+		return 0, false, nil
+	}
+	cell := unsafe.Add(c.base, (pos&c.mask)*c.cellSize)
+	state := (*uint64)(cell)
+	if atomic.LoadUint64(state) != pos<<8|stFull {
+		return 0, false, nil
+	}
+	// The length was written before the commit; it is bounds-checked
+	// before use, here and after the claim alike.
+	l := uint64(*(*uint32)(unsafe.Add(cell, 8)))
+	if l > c.maxMsg || l > uint64(len(buf)) || !cas64(state, pos<<8|stFull, pos<<8|stReading|uint64(c.slot)) {
+		return 0, false, nil
+	}
+	cas64(deq, pos, pos+1)
+	k := copyOut(buf, unsafe.Slice((*byte)(unsafe.Add(cell, cellHeader)), l))
+	if !cas64(state, pos<<8|stReading|uint64(c.slot), ((pos+c.capacity)&posMask)<<8|stEmpty) {
+		return k, true, errClaimLost
+	}
+	err := c.notify(c.spaceEpoch)
+	if atomic.LoadUint32(c.closedWord) != 0 {
+		// Consumers of a closed ring may be waiting for this claim to
+		// resolve before they report EOF (as release does).
+		if werr := bump(c.u32(offDataEpoch)); err == nil {
+			err = werr
+		}
+	}
+	return k, true, err
 }
 
 // hdrAt returns the header word of the record at data offset idx.

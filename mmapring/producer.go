@@ -42,8 +42,11 @@ type Producer struct {
 	pendHdr uint64 // header word
 
 	// fast: an SPSC ring without checksums or the fault guard, where
-	// sendFast may run (when nothing is reserved or held back).
-	fast bool
+	// sendFast may run (when nothing is reserved or held back); mfast: the
+	// same for an MPMC ring without a limit below its capacity, outside a
+	// Queue (mpmcSendFast).
+	fast, mfast bool
+	cellSize    uint64
 	// Fast-path pointers into the mapping (computed once, so the hot path
 	// has no bounds checks on the header).
 	base        unsafe.Pointer // the data area's first byte
@@ -91,6 +94,8 @@ func (r *Ring) newProducerGuarded() (p *Producer, err error) {
 	p.base = unsafe.Pointer(unsafe.SliceData(p.data))
 	p.dataEpoch = r.u32(offDataEpoch)
 	p.fast = r.kind == KindSPSC && !r.checksum && !r.m.guard
+	p.mfast = r.kind == KindMPMC && !r.checksum && !r.m.guard && r.limit == r.capacity
+	p.cellSize = r.cellSize
 	if r.kind == KindSPSC {
 		if err := p.recoverTail(); err != nil {
 			r.unregister(slot)
@@ -163,6 +168,9 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 	if sent, err := p.sendFast(msg); sent {
 		return err
 	}
+	if sent, err := p.mpmcSendFast(msg); sent {
+		return err
+	}
 	if p.guarded {
 		return p.sendGuarded(ctx, msg)
 	}
@@ -213,6 +221,40 @@ func (p *Producer) sendFast(msg []byte) (bool, error) {
 	putHdr(unsafe.Slice((*byte)(unsafe.Add(p.base, (idx+need)&p.mask)), recHeader), 0, recNone)
 	p.tail += need
 	st64x2((*uint64)(unsafe.Add(p.base, idx)), hdrWord(uint32(n), recMessage), p.prodPos, p.tail)
+	return true, p.notify(p.dataEpoch)
+}
+
+// mpmcSendFast is the MPMC fast path: the cell at the enqueue position is
+// EMPTY for it. The same steps, in the same order, as trySend's general
+// path (claim, move the position, re-read closed, write, commit, notify),
+// without its call chain; anything else (full, a claimed or recycled
+// cell, corruption, a limit, a Queue, checksums) takes the general path.
+// Once the claim CAS has succeeded it goes through to the commit.
+func (p *Producer) mpmcSendFast(msg []byte) (bool, error) {
+	n := uint64(len(msg))
+	if !p.mfast || p.resv || p.countTasks || p.done || n > p.maxMsg || p.r.closed.Load() || atomic.LoadUint32(p.closedWord) != 0 {
+		return false, nil
+	}
+	pos := atomic.LoadUint64(p.prodPos)
+	if pos > posMask {
+		return false, nil
+	}
+	// pos&mask < capacity, so the cell and its payload lie in the data area.
+	cell := unsafe.Add(p.base, (pos&p.mask)*p.cellSize)
+	state := (*uint64)(cell)
+	if atomic.LoadUint64(state) != pos<<8|stEmpty || !cas64(state, pos<<8|stEmpty, pos<<8|stWriting|uint64(p.slot)) {
+		return false, nil
+	}
+	cas64(p.prodPos, pos, pos+1)
+	if atomic.LoadUint32(p.closedWord) != 0 {
+		p.mpmcAbort(pos)
+		return true, ErrClosed
+	}
+	put32((*uint32)(unsafe.Add(cell, 8)), uint32(n))
+	copyIn(unsafe.Slice((*byte)(unsafe.Add(cell, cellHeader)), n), msg)
+	if !cas64(state, pos<<8|stWriting|uint64(p.slot), pos<<8|stFull) {
+		return true, errClaimLost
+	}
 	return true, p.notify(p.dataEpoch)
 }
 
