@@ -175,8 +175,7 @@ func pcChild(args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		msg := make([]byte, size)
-		msg[0] = 1
+		msg := benchMessage(size)
 		fmt.Println("ready")
 		bufio.NewReader(os.Stdin).ReadString('\n')
 		dur := time.Duration(atoiOr(args[3]))

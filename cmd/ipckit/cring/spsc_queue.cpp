@@ -110,8 +110,8 @@ int main(int argc, char **argv) {
 			}
 		}
 	});
-	std::vector<unsigned char> msg(size, 0);
-	msg[0] = 1;
+	std::vector<unsigned char> msg(size);
+	for (size_t i = 0; i < size; i++) msg[i] = (unsigned char)(i * 131 + 1); // every byte written, as in the other rows
 	uint64_t sent = 0;
 	const uint64_t start = nowNS();
 	for (;;) {
