@@ -40,6 +40,23 @@ func st64x2(p *uint64, v uint64, q *uint64, w uint64) {
 	atomicx.StoreRel64Pair(p, v, q, w)
 }
 
+// pubSmall is an SPSC producer's whole publication of a record with a
+// small payload (8 … 128 bytes) in one call: the payload (plain stores),
+// the terminator after the record (plain), then the header and the
+// position (st64 each). On amd64 that is one assembly routine
+// (atomicx.CopyAndPublish), which saves Send the calls and register
+// spills of copyIn, putHdr and st64x2.
+func pubSmall(dst, src unsafe.Pointer, n uintptr, term, hdr *uint64, hv uint64, pos *uint64, pv uint64) {
+	if seqCstPublish {
+		copy(unsafe.Slice((*byte)(dst), n), unsafe.Slice((*byte)(src), n))
+		*term = 0
+		atomic.StoreUint64(hdr, hv)
+		atomic.StoreUint64(pos, pv)
+		return
+	}
+	atomicx.CopyAndPublish(dst, src, n, term, hdr, hv, pos, pv)
+}
+
 // st32 is a sequentially consistent store of a header word (closed, need,
 // a peer's role).
 func st32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }

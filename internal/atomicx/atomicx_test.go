@@ -311,3 +311,81 @@ func BenchmarkStore(b *testing.B) {
 		}
 	})
 }
+
+// TestCopyAndPublish checks every length it takes, both amd64 paths
+// (AVX and SSE), that nothing outside dst, term, hdr and pos is written,
+// and the stored values.
+func TestCopyAndPublish(t *testing.T) {
+	for _, avx := range []bool{true, false} {
+		was := atomicx.SetAVX(avx)
+		for n := 8; n <= 128; n++ {
+			src := make([]byte, 160)
+			for i := range src {
+				src[i] = byte(i*7 + 1)
+			}
+			dst := make([]byte, 160)
+			for i := range dst {
+				dst[i] = 0xee
+			}
+			words := [5]uint64{11, 22, 33, 44, 55}
+			atomicx.CopyAndPublish(unsafe.Pointer(&dst[8]), unsafe.Pointer(&src[3]), uintptr(n), &words[1], &words[2], 77, &words[3], 88)
+			for i := range dst {
+				want := byte(0xee)
+				if i >= 8 && i < 8+n {
+					want = src[3+i-8]
+				}
+				if dst[i] != want {
+					t.Fatalf("avx=%v n=%d: dst[%d] = %#x, want %#x", avx, n, i, dst[i], want)
+				}
+			}
+			if words != [5]uint64{11, 0, 77, 88, 55} {
+				t.Fatalf("avx=%v n=%d: words %v", avx, n, words)
+			}
+		}
+		atomicx.SetAVX(was)
+	}
+}
+
+// TestMessagePassingCopyAndPublish is the litmus test with the data
+// written and the flag published by one CopyAndPublish.
+func TestMessagePassingCopyAndPublish(t *testing.T) {
+	_, m := sharedPage(t)
+	n := litmusN()
+	var seen, bad uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		atomicx.StoreRel32(u32(m, offStart), 1)
+		var prev uint64
+		for prev < n {
+			f := atomicx.LoadAcq64(u64(m, offFlag))
+			for off := uintptr(256); off < 256+64; off += 8 {
+				if *u64(m, off) < f {
+					bad++
+				}
+			}
+			if f != prev {
+				seen++
+				atomicx.StoreRel64(u64(m, offAck), f)
+			}
+			prev = f
+		}
+	}()
+	runtime.LockOSThread()
+	waitStart(m)
+	var block [8]uint64
+	for i := uint64(1); i <= n; i++ {
+		keepUp(m, i)
+		for k := range block {
+			block[k] = i
+		}
+		atomicx.CopyAndPublish(unsafe.Pointer(&m[256]), unsafe.Pointer(&block[0]), 64, u64(m, 1024), u64(m, offFlag), i, u64(m, 1032), i)
+	}
+	runtime.UnlockOSThread()
+	<-done
+	t.Logf("%d publications, reader saw %d distinct values", n, seen)
+	if bad != 0 {
+		t.Fatalf("%d message-passing violations in %d observations", bad, seen)
+	}
+}
