@@ -70,10 +70,7 @@ func both(t *testing.T, f func(t *testing.T)) {
 // it through; on a real kernel older than 5.16 it is a CI failure.
 func skipNoWaitv(t *testing.T) {
 	t.Helper()
-	if os.Getenv("IPCKIT_EXEC") != "" {
-		t.Skip("qemu-user does not implement futex_waitv")
-	}
-	testenv.SkipOrFail(t, "kernel lacks futex_waitv (Linux 5.16+)")
+	testenv.RequireFutexWaitv(t, false)
 }
 
 func TestProbes(t *testing.T) {
