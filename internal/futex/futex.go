@@ -102,9 +102,7 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 	if HaveWaitv() {
 		return waitvContext(ctx, addr, val, timeout)
 	}
-	w := ctxwatch.Get()
-	w.Ptr = unsafe.Pointer(addr)
-	w.Start(ctx, wakeAllAgain)
+	w := ArmWakeAll(ctx, addr)
 	err := Wait(addr, val, timeout)
 	w.Stop()
 	if err == os.ErrDeadlineExceeded {
@@ -125,6 +123,18 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 func wakeAllAgain(w *ctxwatch.Watch) bool {
 	Wake((*uint32)(w.Ptr), WakeAll)
 	return true
+}
+
+// ArmWakeAll arms the cancellation of a classic FUTEX_WAIT on addr: once
+// ctx is done, every waiter on addr is woken, again and again until the
+// caller, back from its wait, calls Stop on the returned watch. Waiters of
+// any futex protocol tolerate the spurious wake-ups this gives the others.
+// It does not allocate.
+func ArmWakeAll(ctx context.Context, addr *uint32) *ctxwatch.Watch {
+	w := ctxwatch.Get()
+	w.Ptr = unsafe.Pointer(addr)
+	w.Start(ctx, wakeAllAgain)
+	return w
 }
 
 // Wake wakes at most n waiters blocked on addr and returns how many it

@@ -74,8 +74,7 @@ func HaveFutex2() bool {
 // waitvContext waits on addr (shared) and a private cancellation word in a
 // single futex_waitv call, so cancelling wakes only this waiter.
 func waitvContext(ctx context.Context, addr *uint32, val uint32, timeout time.Duration) error {
-	c := ctxwatch.Get()
-	c.Start(ctx, cancelWaitv)
+	c := ArmCancelWord(ctx)
 	defer c.Stop()
 	w := [2]abi.FutexWaitv{
 		{Val: uint64(val), Uaddr: uint64(uintptr(unsafe.Pointer(addr))), Flags: Futex2SizeU32},
@@ -102,6 +101,17 @@ func waitvContext(ctx context.Context, addr *uint32, val uint32, timeout time.Du
 		return context.DeadlineExceeded
 	}
 	return os.NewSyscallError("futex_waitv", err)
+}
+
+// ArmCancelWord arms a private cancellation word for a futex_waitv sleep:
+// the caller adds &w.Word (value 0, FUTEX_32|FUTEX_PRIVATE_FLAG) to its
+// waiters; once ctx is done the word is set and woken, so the sleep ends,
+// or does not begin. Call Stop on the watch after the sleep. It does not
+// allocate.
+func ArmCancelWord(ctx context.Context) *ctxwatch.Watch {
+	w := ctxwatch.Get()
+	w.Start(ctx, cancelWaitv)
+	return w
 }
 
 // cancelWaitv is the cancellation hook of the futex_waitv path: it sets the
