@@ -417,3 +417,60 @@ func TestQueueJoin(t *testing.T) {
 		t.Fatalf("workers summed %d, want %d", got, want)
 	}
 }
+
+// TestSleepingWaitAllocs: a Receive and a Send that sleep on the futex
+// with a context that can be cancelled allocate nothing either (the
+// cancellation hook is a reusable ctxwatch.Watch, not context.AfterFunc).
+func TestSleepingWaitAllocs(t *testing.T) {
+	for _, kind := range []Kind{KindSPSC, KindMPMC} {
+		r := newRing(t, Config{Kind: kind, Capacity: 256, CellSize: 64, Limit: 1})
+		p, _ := r.Producer()
+		c, _ := r.Consumer()
+		p.SetSpin(0)
+		c.SetSpin(0)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// The other side runs on a goroutine of its own, paced by a
+		// channel, so that each call below finds nothing ready and sleeps.
+		req, done := make(chan int), make(chan struct{})
+		msg := make([]byte, 64)
+		go func() {
+			buf := make([]byte, 64)
+			for op := range req {
+				time.Sleep(200 * time.Microsecond)
+				if op == 0 {
+					p.Send(context.Background(), msg)
+				} else {
+					c.Receive(context.Background(), buf)
+				}
+				done <- struct{}{}
+			}
+		}()
+		buf := make([]byte, 64)
+		recv := testing.AllocsPerRun(50, func() {
+			req <- 0
+			if _, err := c.Receive(ctx, buf); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+		})
+		// Fill the ring so that Send sleeps for room.
+		for p.TrySend(msg) == nil {
+		}
+		send := testing.AllocsPerRun(50, func() {
+			req <- 1
+			if err := p.Send(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+		})
+		close(req)
+		if recv != 0 || send != 0 {
+			t.Errorf("%v: %v allocs per sleeping Receive, %v per sleeping Send", kind, recv, send)
+		}
+		waits, _ := c.Syscalls()
+		if waits == 0 {
+			t.Errorf("%v: the consumer never slept (the test measured nothing)", kind)
+		}
+	}
+}

@@ -35,8 +35,9 @@
 // on an eventcount: a futex word that the other side bumps and wakes only
 // when a waiter is registered, so a pair that keeps up makes no system
 // calls at all (Producer.Syscalls and Consumer.Syscalls count them).
-// Contexts and deadlines are honoured; with a context whose Done is nil
-// the send and receive paths never allocate.
+// Contexts and deadlines are honoured; the send, receive and wait paths
+// never allocate, also when they sleep with a context that can be
+// cancelled.
 //
 // # Lifetime
 //

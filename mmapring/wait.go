@@ -79,20 +79,12 @@ func (c *counters) sleep(ctx context.Context, word *uint32, val uint32, max time
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		var returned atomic.Bool
-		stop := context.AfterFunc(ctx, func() {
-			backoff := 20 * time.Microsecond
-			for !returned.Load() {
-				futex.Wake(word, futex.WakeAll)
-				time.Sleep(backoff)
-				if backoff < 10*time.Millisecond {
-					backoff *= 2
-				}
-			}
-		})
+		// Once ctx is done, wake the word (again, with a growing pause,
+		// until the wait has returned): a reusable hook, so that a
+		// sleeping call allocates nothing.
+		w := futex.ArmWakeAll(ctx, word)
 		err = futex.Wait(word, val, max)
-		returned.Store(true)
-		stop()
+		w.Stop()
 		if cerr := ctx.Err(); cerr != nil {
 			return false, cerr
 		}
