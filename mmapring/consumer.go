@@ -205,20 +205,43 @@ func (c *Consumer) mpmcRecvFast(buf []byte) (int, bool, error) {
 	if !c.mfast || c.peeked || c.done || c.r.closed.Load() {
 		return 0, false, nil
 	}
+	// The claim loop of mpmcClaim for the cases contention produces: a
+	// lost CAS, or a cell taken (or recycled) by a consumer that has not
+	// moved the position yet, which is helped along. Anything else
+	// (empty, skipped, corrupt, a message that does not fit buf) and a
+	// long run of lost races go to the general path.
 	deq := c.r.u64(offConsPos)
-	pos := atomic.LoadUint64(deq)
-	if pos > posMask {
-		return 0, false, nil
-	}
-	cell := unsafe.Add(c.base, (pos&c.mask)*c.cellSize)
-	state := (*uint64)(cell)
-	if atomic.LoadUint64(state) != pos<<8|stFull {
-		return 0, false, nil
-	}
-	// The length was written before the commit; it is bounds-checked
-	// before use, here and after the claim alike.
-	l := uint64(*(*uint32)(unsafe.Add(cell, 8)))
-	if l > c.maxMsg || l > uint64(len(buf)) || !cas64(state, pos<<8|stFull, pos<<8|stReading|uint64(c.slot)) {
+	var pos, l uint64
+	var cell unsafe.Pointer
+	var state *uint64
+	for tries := 0; ; tries++ {
+		if tries == 64 {
+			return 0, false, nil
+		}
+		pos = atomic.LoadUint64(deq)
+		if pos > posMask {
+			return 0, false, nil
+		}
+		cell = unsafe.Add(c.base, (pos&c.mask)*c.cellSize)
+		state = (*uint64)(cell)
+		st := atomic.LoadUint64(state)
+		if st == pos<<8|stFull {
+			// The length was written before the commit; it is
+			// bounds-checked before use.
+			l = uint64(*(*uint32)(unsafe.Add(cell, 8)))
+			if l > c.maxMsg || l > uint64(len(buf)) {
+				return 0, false, nil
+			}
+			if cas64(state, st, pos<<8|stReading|uint64(c.slot)) {
+				break
+			}
+			continue
+		}
+		d := (st >> 8) - pos
+		if code := st & 0xff; d == c.capacity || d == 0 && (code&0xc0 == stReading || code == stOrphan) {
+			cas64(deq, pos, pos+1) // already taken, or recycled: help
+			continue
+		}
 		return 0, false, nil
 	}
 	cas64(deq, pos, pos+1)

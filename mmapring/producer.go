@@ -249,14 +249,35 @@ func (p *Producer) mpmcSendFast(msg []byte) (bool, error) {
 	if !p.mfast || p.resv || p.countTasks || p.done || n > p.maxMsg || p.r.closed.Load() || atomic.LoadUint32(p.closedWord) != 0 {
 		return false, nil
 	}
-	pos := atomic.LoadUint64(p.prodPos)
-	if pos > posMask {
-		return false, nil
-	}
-	// pos&mask < capacity, so the cell and its payload lie in the data area.
-	cell := unsafe.Add(p.base, (pos&p.mask)*p.cellSize)
-	state := (*uint64)(cell)
-	if atomic.LoadUint64(state) != pos<<8|stEmpty || !cas64(state, pos<<8|stEmpty, pos<<8|stWriting|uint64(p.slot)) {
+	// The claim loop of mpmcClaim for the cases contention produces: a
+	// lost CAS, or a cell claimed (or recycled) by a producer that has
+	// not moved the position yet, which is helped along. Anything else
+	// (full, corrupt) and a long run of lost races go to the general path.
+	var pos uint64
+	var cell unsafe.Pointer
+	var state *uint64
+	for tries := 0; ; tries++ {
+		if tries == 64 {
+			return false, nil
+		}
+		pos = atomic.LoadUint64(p.prodPos)
+		if pos > posMask {
+			return false, nil
+		}
+		// pos&mask < capacity: the cell and its payload lie in the data area.
+		cell = unsafe.Add(p.base, (pos&p.mask)*p.cellSize)
+		state = (*uint64)(cell)
+		st := atomic.LoadUint64(state)
+		if st == pos<<8|stEmpty {
+			if cas64(state, st, pos<<8|stWriting|uint64(p.slot)) {
+				break
+			}
+			continue
+		}
+		if d := (st >> 8) - pos; d == 0 || d == p.capacity {
+			cas64(p.prodPos, pos, pos+1) // claimed, or already recycled: help
+			continue
+		}
 		return false, nil
 	}
 	cas64(p.prodPos, pos, pos+1)
