@@ -139,6 +139,21 @@ func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
 	if n, ok := c.recvFast(buf); ok {
 		return n, nil
 	}
+	if c.fast && c.spin > 0 && !c.peeked && !c.done {
+		// Nothing yet: before the general path's wait machinery, watch the
+		// header at head for a short while (a few hundred loads, well
+		// under DefaultSpin), so that a message that is about to arrive
+		// is taken without the calls in between.
+		hdr := (*uint64)(unsafe.Add(c.base, c.head&c.mask))
+		for i := 0; i < 256; i++ {
+			if atomicx.LoadAcq64(hdr) != 0 {
+				if n, ok := c.recvFast(buf); ok {
+					return n, nil
+				}
+				break
+			}
+		}
+	}
 	if n, ok, err := c.mpmcRecvFast(buf); ok {
 		return n, err
 	}
