@@ -107,15 +107,20 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // io.ErrShortBuffer (consuming nothing) when buf is too small.
 //
 // Delivery: on an MPMC ring, a message whose consumer died after claiming
-// it and before Recv returned is redelivered to another consumer once the
-// death is proven; Recv frees the cell before it returns, so a message
-// Recv returned is never delivered again. On an SPSC ring the consumer
+// it and before freeing its cell is redelivered to another consumer once
+// the death is proven; Recv copies the message out, frees the cell and
+// returns, so a message Recv returned is never delivered again, and a
+// consumer killed in the last steps between freeing the cell and
+// returning (waking a producer) takes the message with it, as one killed
+// right after Recv returned would. On an SPSC ring the consumer
 // publishes how far it has read lazily (at the latest every quarter of
 // the ring, before it sleeps, and at once when a producer waits), so a
 // consumer that dies can leave up to a quarter of the ring's bytes of
 // messages it had already returned unpublished, and its replacement
 // receives them again: SPSC delivery is at-least-once across a consumer's
-// death (exactly-once otherwise).
+// death (exactly-once otherwise). There too a consumer killed after
+// publishing its position and before returning takes that message with
+// it.
 func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 	if c.guarded {
 		return c.recvGuarded(ctx, buf)

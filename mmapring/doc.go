@@ -52,7 +52,8 @@
 // its pid reused), it returns ErrPeerDead after delivering what was
 // committed. On an MPMC ring, a cell claimed by a process that was killed
 // is repaired once its death is proven: an uncommitted cell is skipped, a
-// committed one whose consumer died before Recv returned is redelivered.
+// committed one whose consumer died before freeing its cell is
+// redelivered.
 // The protocol is built so that a process killed at any single store
 // leaves a ring the others recover (LAYOUT.md lists the invariants), and
 // no state of the shared memory can make a call spin or ignore its
@@ -63,7 +64,10 @@
 // dies between Peek and Release has its message redelivered, and (SPSC) a
 // consumer that dies can leave up to a quarter of the ring's bytes of
 // messages it already returned unpublished, which its replacement
-// receives again: SPSC is at-least-once across a consumer's death.
+// receives again: SPSC is at-least-once across a consumer's death. A
+// consumer killed inside Recv after it freed the message's space (in the
+// wake-up of a waiting producer, just before returning) takes that one
+// message with it, as if it had been killed right after Recv returned.
 //
 // Everything read from shared memory is bounds-checked; corruption is
 // reported as ErrCorrupt, never a panic (the package is fuzzed), and

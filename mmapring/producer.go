@@ -21,6 +21,11 @@ type Producer struct {
 	recHdr   uint64 // SPSC message record header size
 	spin     time.Duration
 	done     bool
+	// shut: the ring was already closed when this producer attached. A
+	// closed ring stays closed, and on an SPSC ring nobody else can close
+	// it while this producer holds the role, so one look at attach time
+	// is enough for the SPSC send path (MPMC claims look every time).
+	shut     bool
 	guarded  bool // the mapping can be truncated: contain faults
 	checksum bool
 	// countTasks (Queue) adds each message to the task counter just
@@ -74,6 +79,9 @@ func (r *Ring) newProducerGuarded() (p *Producer, err error) {
 		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		dataWaiters: r.u32(offDataWaiters), closedWord: r.u32(offClosed)}
+	// Read after the role is settled: a producer that closed the ring
+	// released the role only after storing the closed word.
+	p.shut = atomic.LoadUint32(p.closedWord) != 0
 	if r.kind == KindSPSC {
 		p.tail = atomic.LoadUint64(r.u64(offProdPos))
 		p.headCache = atomic.LoadUint64(r.u64(offConsPos))
@@ -133,7 +141,7 @@ func (p *Producer) send(ctx context.Context, msg []byte) error {
 // position, no wrap, no checksum; one copy and one publishing store.
 func (p *Producer) sendFast(msg []byte) (bool, error) {
 	n := uint64(len(msg))
-	if p.kind != KindSPSC || p.done || p.resv || p.checksum || n > p.maxMsg || p.r.closed.Load() {
+	if p.kind != KindSPSC || p.done || p.shut || p.resv || p.checksum || n > p.maxMsg || p.r.closed.Load() {
 		return false, nil
 	}
 	need := recHeader + align8(n)
@@ -161,7 +169,7 @@ func (p *Producer) TrySend(msg []byte) (err error) {
 }
 
 func (p *Producer) check(n uint64) error {
-	if p.done || p.r.closed.Load() {
+	if p.done || p.shut || p.r.closed.Load() {
 		return ErrClosed
 	}
 	if n > p.maxMsg {
