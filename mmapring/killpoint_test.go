@@ -431,16 +431,18 @@ func TestKillPoints(t *testing.T) {
 	govic := kpGoVictim(t)
 	cvic := kpCVictim(t)
 	stats := &kpStats{}
-	for _, vic := range []kpVictim{govic, cvic} {
-		t.Run(vic.name, func(t *testing.T) {
-			for _, sc := range kpScenarios {
-				if sc.goOnly && vic.name == "c" {
-					continue
-				}
-				t.Run(sc.name, func(t *testing.T) { kpCampaign(t, vic, cvic, sc, stats) })
+	forEachPeer(t, func(t *testing.T, pk peerKind) {
+		vic := govic
+		if pk.name == "c" {
+			vic = cvic
+		}
+		for _, sc := range kpScenarios {
+			if sc.goOnly && vic.name == "c" {
+				continue
 			}
-		})
-	}
+			t.Run(sc.name, func(t *testing.T) { kpCampaign(t, vic, cvic, sc, stats) })
+		}
+	})
 	sort.Strings(stats.rows)
 	var b strings.Builder
 	fmt.Fprintf(&b, "kill points (redelivered: documented duplicates; in-receive: gone with a consumer killed after freeing them; both per recovery):\n%-6s %-22s %7s %5s %9s %12s %11s\n",
