@@ -42,7 +42,9 @@
 // closed in any order. After Ring.Close every method of the Ring and of
 // its handles returns ErrClosed (which matches os.ErrClosed), calls
 // blocked in the process wake up and return it, and a handle's Close
-// still releases its peer slot. Close is idempotent everywhere.
+// still releases its peer slot. Close is idempotent everywhere. The
+// Ring's descriptor (File) is closed by Ring.Close; each handle holds its
+// own reference to the mapping (a posix.Mapping handle).
 //
 // # Dead and hostile peers
 //

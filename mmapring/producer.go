@@ -12,6 +12,7 @@ import (
 // across all processes; an SPSC ring one producer and one consumer).
 type Producer struct {
 	r        *Ring
+	m        *ringMem // this handle's own reference to the mapping
 	mem      []byte
 	slot     int
 	kind     Kind
@@ -59,24 +60,29 @@ func (r *Ring) Producer() (*Producer, error) {
 	if !r.acquire() {
 		return nil, ErrClosed
 	}
-	p, err := r.newProducerGuarded()
+	defer r.release()
+	m, err := r.m.share() // the handle's own reference to the mapping
 	if err != nil {
-		r.release()
+		return nil, err
+	}
+	p, err := r.newProducerGuarded(m)
+	if err != nil {
+		m.close()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (r *Ring) newProducerGuarded() (p *Producer, err error) {
-	if r.m.guard {
-		defer r.m.contain(guardOn(), &err)
+func (r *Ring) newProducerGuarded(m *ringMem) (p *Producer, err error) {
+	if m.guard {
+		defer m.contain(guardOn(), &err)
 	}
 	slot, err := r.register(roleProducer)
 	if err != nil {
 		return nil, err
 	}
-	p = &Producer{r: r, mem: r.mem, slot: slot, kind: r.kind, capacity: r.capacity,
-		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
+	p = &Producer{r: r, m: m, mem: m.mem, slot: slot, kind: r.kind, capacity: r.capacity,
+		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: m.guard,
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		dataWaiters: r.u32(offDataWaiters), closedWord: r.u32(offClosed)}
 	// Read after the role is settled: a producer that closed the ring
@@ -118,7 +124,7 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 }
 
 func (p *Producer) sendGuarded(ctx context.Context, msg []byte) (err error) {
-	defer p.r.m.contain(guardOn(), &err)
+	defer p.m.contain(guardOn(), &err)
 	return p.send(ctx, msg)
 }
 
@@ -163,7 +169,7 @@ func (p *Producer) sendFast(msg []byte) (bool, error) {
 // TrySend is Send without waiting: ErrFull when there is no room.
 func (p *Producer) TrySend(msg []byte) (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	return p.trySend(msg)
 }
@@ -212,7 +218,7 @@ func (p *Producer) trySend(msg []byte) error {
 // many messages were sent.
 func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	return p.sendBatch(ctx, msgs)
 }
@@ -270,7 +276,7 @@ func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 // writer; use Send for such rings when peers are not trusted.
 func (p *Producer) Reserve(ctx context.Context, n int) (b []byte, err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	for stall := 0; ; stall++ {
 		b, err := p.tryReserve(n)
@@ -286,7 +292,7 @@ func (p *Producer) Reserve(ctx context.Context, n int) (b []byte, err error) {
 // TryReserve is Reserve without waiting.
 func (p *Producer) TryReserve(n int) (b []byte, err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	return p.tryReserve(n)
 }
@@ -319,7 +325,7 @@ func (p *Producer) tryReserve(n int) ([]byte, error) {
 // Commit publishes the first m bytes of the reserved slice as a message.
 func (p *Producer) Commit(m int) (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	if !p.resv {
 		return ErrNoMessage
@@ -352,7 +358,7 @@ func (p *Producer) Commit(m int) (err error) {
 // marked skipped, so consumers pass over it.
 func (p *Producer) Abort() (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	if !p.resv {
 		return ErrNoMessage
@@ -382,13 +388,13 @@ func (p *Producer) finish(closeRing bool) error {
 	}
 	err := p.finishGuarded(closeRing)
 	p.done = true
-	p.r.release()
+	p.m.close()
 	return err
 }
 
 func (p *Producer) finishGuarded(closeRing bool) (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	if p.resv {
 		p.resv = false
