@@ -38,6 +38,13 @@ type Config struct {
 	Checksum bool
 	// Mode is the permission of a named or file-backed ring; default 0600.
 	Mode os.FileMode
+	// Trailer is a number of bytes the file holds after the ring
+	// (total_size), zeroed, for the creator's own data: package csp keeps
+	// a channel's control block there. The ring never maps or touches
+	// them, a sealed memfd seals them too, and peers that open the file
+	// ignore them (LAYOUT.md asks only that the file be at least
+	// total_size bytes).
+	Trailer int
 }
 
 // Ring is a mapping of a ring. It is safe for concurrent use; the Producer
@@ -289,11 +296,11 @@ func makeRing(m *ringMem, g geometry) *Ring {
 // to a child with File and exec.Cmd's ExtraFiles (or SCM_RIGHTS); the
 // child calls OpenFile on the descriptor.
 func Create(cfg Config) (*Ring, error) {
-	g, err := cfg.geometry()
+	g, size, err := cfg.fileGeometry()
 	if err != nil {
 		return nil, err
 	}
-	shm, err := posix.NewSharedMemory(int64(g.total), &posix.SharedMemoryOptions{Name: "mmapring"})
+	shm, err := posix.NewSharedMemory(size, &posix.SharedMemoryOptions{Name: "mmapring"})
 	if err != nil {
 		return nil, fmt.Errorf("mmapring: %w", err)
 	}
@@ -324,13 +331,13 @@ func CreateShm(name string, cfg Config) (*Ring, error) {
 func CreatePath(path string, cfg Config) (*Ring, error) { return createPath(path, cfg) }
 
 func createPath(path string, cfg Config) (*Ring, error) {
-	g, err := cfg.geometry()
+	g, size, err := cfg.fileGeometry()
 	if err != nil {
 		return nil, err
 	}
 	// Exclusive, O_NOFOLLOW, and the mode exactly (the umask does not
 	// narrow what the caller asked for; 0 means 0600).
-	shm, err := posix.CreateSharedFile(path, int64(g.total), cfg.Mode.Perm())
+	shm, err := posix.CreateSharedFile(path, size, cfg.Mode.Perm())
 	if err != nil {
 		return nil, err
 	}
@@ -342,8 +349,21 @@ func createPath(path string, cfg Config) (*Ring, error) {
 	return r, nil
 }
 
-// create maps a new, zero-filled object of g.total bytes (which the Ring
-// then owns) and writes the header.
+// fileGeometry returns the ring's geometry and the size of its new file:
+// the ring and the Trailer.
+func (c *Config) fileGeometry() (geometry, int64, error) {
+	g, err := c.geometry()
+	if err != nil {
+		return g, 0, err
+	}
+	if c.Trailer < 0 || uint64(c.Trailer) > 1<<46 {
+		return g, 0, fmt.Errorf("mmapring: trailer of %d bytes out of range", c.Trailer)
+	}
+	return g, int64(g.total) + int64(c.Trailer), nil
+}
+
+// create maps the first g.total bytes of a new, zero-filled object (which
+// the Ring then owns) and writes the header.
 func create(shm *posix.SharedMemory, g geometry) (*Ring, error) {
 	m, err := mapRing(shm, g.total)
 	if err != nil {

@@ -1,6 +1,9 @@
 package main
 
-import "github.com/ipckit/ipckit/mmapring"
+import (
+	"github.com/ipckit/ipckit/mmapring"
+	"github.com/ipckit/ipckit/shmheap/heapbench"
+)
 
 // The rows of `ipckit bench`, in table order, and the targets that compare
 // them.
@@ -21,8 +24,16 @@ var transports = []*transport{
 	{name: nameSysV, short: "SysV msg", setup: sysvSetup, open: sysvOpen, sizeOK: sysvSizeOK},
 	{name: nameMQ, short: "POSIX mq", setup: mqSetup, open: mqOpen, sizeOK: mqSizeOK},
 	{name: nameChan, short: "chan", inproc: chanPair},
+	{name: nameCSP8, short: "csp int64", setup: cspSetup[int64], open: cspOpen[int64], sizeOK: cspSizeOK[int64]},
+	{name: nameCSP64, short: "csp struct", setup: cspSetup[csp64], open: cspOpen[csp64], sizeOK: cspSizeOK[csp64]},
 	{name: nameRawLine, rttOnly: true, rtt: rawRTT("line")},
 	{name: nameRawFutex, rttOnly: true, rtt: rawRTT("futex")},
+	{name: nameHeapAppend, short: "Vector.Append", tputOnly: true, tput: heapTput(heapbench.VectorAppend), sizeOK: heapSizeOK},
+	{name: nameHeapMap, tputOnly: true, tput: heapTput(heapbench.MapGetPut), sizeOK: heapSizeOK},
+	{name: nameHeapNSRaw, short: "Namespace (Raw)", tputOnly: true, tput: heapTput(heapbench.NamespaceRaw), sizeOK: heapSizeOK},
+	{name: nameHeapNSGob, tputOnly: true, tput: heapTput(heapbench.NamespaceGob), sizeOK: heapSizeOK},
+	{name: namePyAppend, short: "Manager list.append", tputOnly: true, tput: heapTput(heapbench.PythonListAppend), sizeOK: heapSizeOK},
+	{name: namePyNSSet, short: "Manager Namespace set", tputOnly: true, tput: heapTput(heapbench.PythonNSSet), sizeOK: heapSizeOK},
 }
 
 // Row names (the targets refer to them).
@@ -37,8 +48,17 @@ const (
 	nameSysV      = "SysV msg queue"
 	nameMQ        = "POSIX mq"
 	nameChan      = "Go chan (1 process)"
+	nameCSP8      = "csp.Chan[int64] (raw, one-to-one)"
+	nameCSP64     = "csp.Chan[64-byte struct] (raw, one-to-one)"
 	nameRawLine   = "raw cache-line ping-pong"
 	nameRawFutex  = "raw futex ping-pong"
+
+	nameHeapAppend = heapbench.VectorAppend + " ×4 procs"
+	nameHeapMap    = heapbench.MapGetPut + " ×4 procs"
+	nameHeapNSRaw  = heapbench.NamespaceRaw + " ×4 procs"
+	nameHeapNSGob  = heapbench.NamespaceGob + " ×4 procs"
+	namePyAppend   = heapbench.PythonListAppend + " ×4 procs"
+	namePyNSSet    = heapbench.PythonNSSet + " ×4 procs"
 )
 
 // benchTargets are the project's targets, as ratios between two rows of
@@ -51,4 +71,6 @@ var benchTargets = []benchTarget{
 	{desc: "SPSC RTT p50 ≤ 2× raw cache-line ping-pong", a: nameSPSC, b: nameRawLine, rtt: true, want: 2, size: 64},
 	{desc: "sleeping SPSC wake-up RTT p50 ≤ 1.3× raw futex ping-pong", a: nameSPSCSleep, b: nameRawFutex, rtt: true, want: 1.3, size: 64},
 	{desc: "SPSC MB/s ≥ 0.9× C ring (copy-bound)", a: nameSPSC, b: nameCRing, want: 0.9, size: 65536},
+	{desc: "shmheap Vector.Append ≥ 100× Python Manager list.append (ops/s, 4 processes)", a: nameHeapAppend, b: namePyAppend, want: 100, size: 64},
+	{desc: "shmheap Namespace Set/Get (Raw) ≥ 100× Python Manager Namespace set (ops/s, 4 processes)", a: nameHeapNSRaw, b: namePyNSSet, want: 100, size: 64},
 }

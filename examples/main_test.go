@@ -1,0 +1,9 @@
+package examples
+
+import (
+	"testing"
+
+	"github.com/ipckit/ipckit/ipctest"
+)
+
+func TestMain(m *testing.M) { ipctest.Main(m) }

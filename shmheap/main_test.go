@@ -1,0 +1,15 @@
+package shmheap
+
+import (
+	"testing"
+
+	"github.com/ipckit/ipckit/internal/testenv"
+	"github.com/ipckit/ipckit/ipctest"
+	"github.com/ipckit/ipckit/proc"
+)
+
+func TestMain(m *testing.M) {
+	proc.Main() // first: a child started by proc (the Examples) runs here and exits
+	testenv.RunChildIfAsked()
+	ipctest.Main(m)
+}
