@@ -87,7 +87,8 @@ const kpPost = 999
 // kpScenario is one scenario: the ring, what the test puts in it first,
 // and the victim's operations (the language of ring_killpoint.c, plus the
 // Go-only ones: Q, q+ID, q-, qd, qc, qj for a Queue, b<i>:ID,ID,... for
-// SendBatch, B<i>:N for RecvBatch, rc for Ring.Close).
+// SendBatch, B<i>:N for RecvBatch, w<i> for PrepareWait and FinishWait,
+// rc for Ring.Close).
 type kpScenario struct {
 	name   string
 	cfg    Config
@@ -147,6 +148,8 @@ var kpScenarios = []kpScenario{
 		"k0", "l0", "v0:2", "a0", "r0", "x0", "r0", "X0"}},
 	{name: "mpmc-checksum", cfg: Config{Kind: KindMPMC, Capacity: 4, CellSize: 48, Checksum: true}, pre: []int{0},
 		ops: []string{"P0", "C0", "s0:1", "v0:2", "m0", "r0", "k0", "l0", "x0", "r0", "X0"}},
+	{name: "mpmc-prepare-wait", cfg: mpmcKP(), goOnly: true, ops: []string{"C0", "w0", "P0", "s0:0", "w0", "r0", "w0",
+		"x0", "w0", "X0"}},
 	{name: "mpmc-ring-close-first", cfg: mpmcKP(), goOnly: true, ops: []string{"P0", "C0", "s0:0", "k0", "rc", "x0", "X0"}},
 
 	{name: "queue", cfg: QueueConfig(3, 48), queue: true, goOnly: true, ops: []string{"Q", "q+0", "q+1", "q-", "qd",
@@ -364,6 +367,11 @@ func kpVictimMain(args []string) int {
 			case 'l':
 				if err = c.Release(); err == nil {
 					say("rel %d", peek[k])
+				}
+			case 'w': // a single-step wait, as package csp's Select does
+				var ready bool
+				if _, _, ready, err = c.PrepareWait(); err == nil && !ready {
+					c.FinishWait()
 				}
 			case 'B':
 				_, err = c.RecvBatch(within(50*time.Millisecond), id, func(m []byte) { report("got", m) })
