@@ -119,6 +119,7 @@ var kpScenarios = []kpScenario{
 	{name: "spsc-pair-wrap", cfg: spscKP(), ops: []string{"P0", "C0", "s0:0", "s0:1", "s0:2", "r0", "s0:3", "r0", "s0:4",
 		"r0", "s0:5", "r0", "s0:6", "r0", "r0", "s0:7", "r0", "x0", "r0", "X0"}},
 	{name: "spsc-reserve", cfg: spscKP(), ops: []string{"P0", "v0:0", "m0", "v0:1", "a0", "s0:2", "d0"}},
+	{name: "spsc-close-reserved", cfg: spscKP(), ops: []string{"P0", "s0:0", "v0:1", "x0"}},
 	{name: "spsc-wait", cfg: spscKP(), ops: []string{"C0", "R0", "P0", "s0:0", "R0", "R0", "d0", "X0"}},
 	{name: "spsc-dead-waiters", cfg: spscKP(), waiters: true, pre: []int{0}, ops: []string{"P0", "C0", "s0:1", "r0",
 		"s0:2", "r0", "k0", "l0", "x0", "X0"}},
@@ -129,6 +130,8 @@ var kpScenarios = []kpScenario{
 
 	{name: "mpmc-send-close", cfg: mpmcKP(), ops: []string{"P0", "s0:0", "s0:1", "x0"}},
 	{name: "mpmc-recv", cfg: mpmcKP(), pre: []int{0, 1, 2}, ops: []string{"C0", "C1", "r0", "k1", "r0", "l1", "X0", "X1"}},
+	{name: "mpmc-close-while-reserved", cfg: mpmcKP(), ops: []string{"P0", "P1", "C0", "v0:0", "s1:1", "x1", "r0",
+		"m0", "v1:2", "r0", "v0:3", "a0", "d0", "r0", "X0"}},
 	{name: "mpmc-peek-close", cfg: mpmcKP(), pre: []int{0, 1}, ops: []string{"C0", "k0", "X0"}},
 	{name: "mpmc-2p2c", cfg: mpmcKP(), ops: []string{"P0", "P1", "C0", "C1", "v0:0", "s1:1", "r1", "m0", "r0", "v1:2",
 		"a1", "s0:3", "k1", "r0", "l1", "x1", "r0", "d0", "X0", "X1"}},
@@ -584,7 +587,7 @@ func kpCampaign(t *testing.T, vic, cvic kpVictim, sc kpScenario, stats *kpStats)
 	close(work)
 	wg.Wait()
 	stats.mu.Lock()
-	stats.rows = append(stats.rows, fmt.Sprintf("%-6s %-22s %7d %5d %9d %12d %11d", vic.name, sc.name, n, runs.Load(),
+	stats.rows = append(stats.rows, fmt.Sprintf("%-6s %-26s %7d %5d %9d %12d %11d", vic.name, sc.name, n, runs.Load(),
 		problems.Load(), redelivered.Load(), lostInReceive.Load()))
 	stats.mu.Unlock()
 	t.Logf("%d stores, %d kill points run, %d problems", n, runs.Load(), problems.Load())
