@@ -456,7 +456,7 @@ func TestKillPoints(t *testing.T) {
 	})
 	sort.Strings(stats.rows)
 	var b strings.Builder
-	fmt.Fprintf(&b, "kill points (redelivered: documented duplicates; in-receive: gone with a consumer killed after freeing them; both per recovery):\n%-6s %-22s %7s %5s %9s %12s %11s\n",
+	fmt.Fprintf(&b, "kill points (redelivered: documented duplicates; in-receive: gone with a consumer killed after freeing them; both per recovery):\n%-6s %-26s %7s %5s %9s %12s %11s\n",
 		"victim", "scenario", "stores", "runs", "problems", "redelivered", "in-receive")
 	for _, r := range stats.rows {
 		b.WriteString(r + "\n")
