@@ -43,7 +43,7 @@ func TestAllocs(t *testing.T) {
 		var got point
 		c2 := newChan[int64](t, &csp.Options{Capacity: 4})
 		r2 := reader(t, c2)
-		alt := csp.NewAlt(csp.Recv(r2, new(int64)), csp.Recv(r, &got))
+		alt := csp.NewAlt(csp.Receive(r2, new(int64)), csp.Receive(r, &got))
 		if a := testing.AllocsPerRun(1000, func() {
 			w.Send(ctx, v)
 			if i, err := alt.Select(ctx); i != 1 || err != nil {

@@ -69,7 +69,7 @@ func BenchmarkGoChanInt64(b *testing.B) {
 }
 
 func BenchmarkRingSPSC8(b *testing.B) {
-	r, _ := mmapring.Create(mmapring.Config{Capacity: 1 << 16})
+	r, _ := mmapring.New(mmapring.Config{Capacity: 1 << 16})
 	defer r.Close()
 	p, _ := r.Producer()
 	c, _ := r.Consumer()
@@ -79,7 +79,7 @@ func BenchmarkRingSPSC8(b *testing.B) {
 		defer close(done)
 		buf := make([]byte, 8)
 		for {
-			if _, err := c.Recv(ctx, buf); err != nil {
+			if _, err := c.Receive(ctx, buf); err != nil {
 				return
 			}
 		}
@@ -109,7 +109,7 @@ func BenchmarkChanPingSelf(b *testing.B) {
 }
 
 func BenchmarkRingPingSelf(b *testing.B) {
-	r, _ := mmapring.Create(mmapring.Config{Capacity: 1 << 15})
+	r, _ := mmapring.New(mmapring.Config{Capacity: 1 << 15})
 	defer r.Close()
 	p, _ := r.Producer()
 	c, _ := r.Consumer()
@@ -117,6 +117,6 @@ func BenchmarkRingPingSelf(b *testing.B) {
 	msg := make([]byte, 8)
 	for i := 0; i < b.N; i++ {
 		p.Send(ctx, msg)
-		c.Recv(ctx, msg)
+		c.Receive(ctx, msg)
 	}
 }

@@ -105,7 +105,7 @@
 //
 // # Select
 //
-// Select (and Alt, its reusable form) waits on input guards (Recv), a
+// Select (and Alt, its reusable form) waits on input guards (Receive), a
 // Timeout guard and a Skip guard. It sleeps in the kernel on all the
 // channels at once with futex_waitv(2) (Linux 5.16+) on the rings' futex
 // words in shared memory, registered as a waiter on each ring's eventcount

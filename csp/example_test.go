@@ -128,7 +128,7 @@ func ExampleSelect() {
 	wb.Send(ctx, "hello")
 	var n int64
 	var s string
-	alt := csp.NewAlt(csp.Recv(ra, &n), csp.Recv(rb, &s), csp.Timeout(50*time.Millisecond))
+	alt := csp.NewAlt(csp.Receive(ra, &n), csp.Receive(rb, &s), csp.Timeout(50*time.Millisecond))
 	for i := 0; i < 2; i++ {
 		switch k, err := alt.Select(ctx); {
 		case err != nil:

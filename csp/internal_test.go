@@ -28,7 +28,7 @@ func TestNoWaitv(t *testing.T) {
 		defer ws[i].Close()
 	}
 	var v int64
-	alt := NewAlt(Recv(rs[0], &v), Recv(rs[1], &v), Recv(rs[2], &v))
+	alt := NewAlt(Receive(rs[0], &v), Receive(rs[1], &v), Receive(rs[2], &v))
 	for k := 0; k < 3; k++ {
 		sent := make(chan error, 1)
 		go func() {
@@ -58,7 +58,7 @@ func TestNoWaitv(t *testing.T) {
 	if i, err := alt.Select(ctx); i != -1 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("deadline: %d %v", i, err)
 	}
-	if i, err := Select(context.Background(), Recv(rs[0], &v), Recv(rs[1], &v), Timeout(20*time.Millisecond)); i != 2 || err != nil {
+	if i, err := Select(context.Background(), Receive(rs[0], &v), Receive(rs[1], &v), Timeout(20*time.Millisecond)); i != 2 || err != nil {
 		t.Fatalf("timeout guard: %d %v", i, err)
 	}
 	// One channel, a cancellable context: the classic FUTEX_WAIT path.
@@ -123,7 +123,7 @@ func TestCorruptControlBlock(t *testing.T) {
 // Files that are not channels, or that another process could shrink under
 // the control block's mapping, are refused.
 func TestChanFromFileRefuses(t *testing.T) {
-	plain, err := mmapring.Create(mmapring.Config{Capacity: 4096})
+	plain, err := mmapring.New(mmapring.Config{Capacity: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -215,7 +215,7 @@ func newShared(sp spec) (*shared, error) {
 	// The control block follows the ring in the same (sealed) memfd, at
 	// the first page boundary after it.
 	cfg.Trailer = os.Getpagesize() + ctlSize
-	r, err := mmapring.Create(cfg)
+	r, err := mmapring.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +265,7 @@ func newShared(sp spec) (*shared, error) {
 // openShared maps the channel in f (a descriptor received from another
 // process), validating the control block against the ring.
 func openShared(f *os.File) (*shared, error) {
-	r, err := mmapring.OpenFile(f)
+	r, err := mmapring.FromFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("csp: open channel: %w", err)
 	}

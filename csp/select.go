@@ -9,7 +9,7 @@ import (
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
-// Guard is one alternative of a Select: an input guard (Recv), a timeout
+// Guard is one alternative of a Select: an input guard (Receive), a timeout
 // guard (Timeout) or a skip guard (Skip), as PyCSP's InputGuard,
 // TimeoutGuard and SkipGuard.
 type Guard struct {
@@ -57,10 +57,10 @@ func (g *recvGuard[T]) prepare() (word, bool, error) {
 func (g *recvGuard[T]) finish()   { g.r.c.FinishWait() }
 func (g *recvGuard[T]) liveness() { g.r.liveness() }
 
-// Recv is an input guard: when Select chooses it, it has received a value
+// Receive is an input guard: when Select chooses it, it has received a value
 // from r into *dst (or the error r's Receive would have returned:
 // ErrPoisoned, io.EOF, ErrPeerDead ...).
-func Recv[T any](r *Reader[T], dst *T) Guard {
+func Receive[T any](r *Reader[T], dst *T) Guard {
 	return Guard{kind: guardInput, in: &recvGuard[T]{r: r, dst: dst}}
 }
 
@@ -103,7 +103,7 @@ func NewAlt(guards ...Guard) *Alt {
 		case guardSkip:
 			skips++
 		default:
-			a.err = fmt.Errorf("csp: a zero Guard (make guards with Recv, Timeout and Skip)")
+			a.err = fmt.Errorf("csp: a zero Guard (make guards with Receive, Timeout and Skip)")
 		}
 	}
 	if n > maxInputs {

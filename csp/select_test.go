@@ -45,7 +45,7 @@ func selectAll(t *testing.T, ctx context.Context, fair bool, rs ...*csp.Reader[p
 	for len(open) > 0 {
 		guards := make([]csp.Guard, len(open))
 		for i, r := range open {
-			guards[i] = csp.Recv(r, &vals[i])
+			guards[i] = csp.Receive(r, &vals[i])
 		}
 		alt := csp.NewAlt(guards...)
 		for {
@@ -131,7 +131,7 @@ func init() {
 		for len(rs) > 0 {
 			guards := make([]csp.Guard, len(rs))
 			for i, r := range rs {
-				guards[i] = csp.Recv(r, &vals[i])
+				guards[i] = csp.Receive(r, &vals[i])
 			}
 			alt := csp.NewAlt(guards...)
 			for {
@@ -222,12 +222,12 @@ func testSelectGuards(t *testing.T) {
 	wa, wb := writer(t, a), writer(t, b)
 	var va, vb int64
 	// Nothing ready: the skip guard, wherever it is.
-	if i, err := csp.Select(ctx, csp.Skip(), csp.Recv(ra, &va), csp.Recv(rb, &vb)); i != 0 || err != nil {
+	if i, err := csp.Select(ctx, csp.Skip(), csp.Receive(ra, &va), csp.Receive(rb, &vb)); i != 0 || err != nil {
 		t.Fatalf("Skip: %d %v", i, err)
 	}
 	// Nothing ready: the timeout guard fires after its time.
 	begin := time.Now()
-	if i, err := csp.Select(ctx, csp.Recv(ra, &va), csp.Timeout(30*time.Millisecond), csp.Recv(rb, &vb)); i != 1 || err != nil {
+	if i, err := csp.Select(ctx, csp.Receive(ra, &va), csp.Timeout(30*time.Millisecond), csp.Receive(rb, &vb)); i != 1 || err != nil {
 		t.Fatalf("Timeout: %d %v", i, err)
 	}
 	if time.Since(begin) < 30*time.Millisecond {
@@ -236,26 +236,26 @@ func testSelectGuards(t *testing.T) {
 	// Ready inputs win over Skip; priority takes the first in the list.
 	wa.Send(ctx, 1)
 	wb.Send(ctx, 2)
-	if i, err := csp.Select(ctx, csp.Skip(), csp.Recv(rb, &vb), csp.Recv(ra, &va)); i != 1 || err != nil || vb != 2 {
+	if i, err := csp.Select(ctx, csp.Skip(), csp.Receive(rb, &vb), csp.Receive(ra, &va)); i != 1 || err != nil || vb != 2 {
 		t.Fatalf("priority: %d %v %d", i, err, vb)
 	}
-	if i, err := csp.Select(ctx, csp.Recv(rb, &vb), csp.Recv(ra, &va), csp.Skip()); i != 1 || err != nil || va != 1 {
+	if i, err := csp.Select(ctx, csp.Receive(rb, &vb), csp.Receive(ra, &va), csp.Skip()); i != 1 || err != nil || va != 1 {
 		t.Fatalf("priority: %d %v %d", i, err, va)
 	}
 	// A done context.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if i, err := csp.Select(cctx, csp.Recv(ra, &va), csp.Recv(rb, &vb)); i != -1 || !errors.Is(err, context.Canceled) {
+	if i, err := csp.Select(cctx, csp.Receive(ra, &va), csp.Receive(rb, &vb)); i != -1 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %d %v", i, err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if i, err := csp.Select(dctx, csp.Recv(ra, &va), csp.Recv(rb, &vb)); i != -1 || !errors.Is(err, context.DeadlineExceeded) {
+	if i, err := csp.Select(dctx, csp.Receive(ra, &va), csp.Receive(rb, &vb)); i != -1 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("deadline: %d %v", i, err)
 	}
 	// A retired channel fires with io.EOF.
 	wb.Retire()
-	if i, err := csp.Select(ctx, csp.Recv(ra, &va), csp.Recv(rb, &vb)); i != 1 || err != io.EOF {
+	if i, err := csp.Select(ctx, csp.Receive(ra, &va), csp.Receive(rb, &vb)); i != 1 || err != io.EOF {
 		t.Fatalf("retired: %d %v", i, err)
 	}
 	// Zero guards and zero-value guards.
@@ -275,7 +275,7 @@ func TestFairSelect(t *testing.T) {
 		wb.Send(ctx, int64(i))
 	}
 	var v int64
-	alt := csp.NewAlt(csp.Recv(ra, &v), csp.Recv(rb, &v))
+	alt := csp.NewAlt(csp.Receive(ra, &v), csp.Receive(rb, &v))
 	counts := [2]int{}
 	for i := 0; i < 100; i++ {
 		k, err := alt.FairSelect(ctx)
@@ -350,7 +350,7 @@ func testSelectWakes(t *testing.T) {
 					}
 					c := newChan[point](t, &o)
 					cs = append(cs, c)
-					guards = append(guards, csp.Recv(reader(t, c), &vals[i]))
+					guards = append(guards, csp.Receive(reader(t, c), &vals[i]))
 				}
 				// Watch the last channel: once its waiter count shows us,
 				// we are asleep on all three (registered in order).

@@ -70,7 +70,6 @@ var structs = []cstruct{
 	{c: "struct __kernel_timespec", goName: "Timespec", doc: "a time with 64-bit seconds on every architecture, as the _time64 and futex2 system calls take it", strip: []string{"tv_"}},
 	{c: "struct __kernel_old_timespec", goName: "OldTimespec", doc: "the timespec of the classic system calls (futex, semtimedop, mq_timed*): seconds in a C long, so 32-bit on 32-bit architectures, where kernels before 5.1 have no _time64 calls", strip: []string{"tv_"}},
 	{c: "struct futex_waitv", goName: "FutexWaitv", doc: "one futex for futex_waitv (Linux 5.16)"},
-	{c: "struct robust_list_head", goName: "RobustListHead", doc: "a thread's robust futex list head for set_robust_list"},
 	{c: "struct sigevent", goName: "Sigevent", doc: "how mq_notify notifies", strip: []string{"sigev_"}, export: []string{"posix"}},
 }
 

@@ -30,17 +30,17 @@ func TestAllocs(t *testing.T) {
 		buf := make([]byte, 64)
 		batch := [][]byte{msg, msg, msg}
 		cases := map[string]func(){
-			"Send/Recv": func() {
+			"Send/Receive": func() {
 				if err := p.Send(ctx, msg); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.Recv(ctx, buf); err != nil {
+				if _, err := c.Receive(ctx, buf); err != nil {
 					t.Fatal(err)
 				}
 			},
-			"TrySend/TryRecv": func() {
+			"TrySend/TryReceive": func() {
 				p.TrySend(msg)
-				c.TryRecv(buf)
+				c.TryReceive(buf)
 			},
 			"Reserve/Commit/Peek/Release": func() {
 				b, err := p.Reserve(ctx, 64)
@@ -57,7 +57,7 @@ func TestAllocs(t *testing.T) {
 			"SendBatch": func() {
 				p.SendBatch(ctx, batch)
 				for i := 0; i < 3; i++ {
-					c.Recv(ctx, buf)
+					c.Receive(ctx, buf)
 				}
 			},
 		}
@@ -87,7 +87,7 @@ func TestNoSyscallsWhenAwake(t *testing.T) {
 				}
 			}
 			for i := 0; i < 20; i++ {
-				if _, err := c.Recv(ctx, buf); err != nil {
+				if _, err := c.Receive(ctx, buf); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -100,7 +100,7 @@ func TestNoSyscallsWhenAwake(t *testing.T) {
 		// Now make the consumer sleep once (no spin) and wake it once.
 		c.SetSpin(0)
 		done := make(chan error)
-		go func() { _, err := c.Recv(ctx, buf); done <- err }()
+		go func() { _, err := c.Receive(ctx, buf); done <- err }()
 		for atomic32(r, offDataWaiters) == 0 {
 			time.Sleep(time.Millisecond)
 		}
@@ -136,7 +136,7 @@ func TestStreamingSyscalls(t *testing.T) {
 	buf := make([]byte, 64)
 	got := 0
 	for {
-		if _, err := c.Recv(context.Background(), buf); err != nil {
+		if _, err := c.Receive(context.Background(), buf); err != nil {
 			if err != io.EOF {
 				t.Fatal(err)
 			}
@@ -160,7 +160,7 @@ func TestShmAndPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { Unlink(name); r.Close() })
+	t.Cleanup(func() { UnlinkShm(name); r.Close() })
 	if _, err := CreateShm(name, Config{}); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("second create: %v", err)
 	}
@@ -177,14 +177,14 @@ func TestShmAndPath(t *testing.T) {
 	c, _ := r2.Consumer()
 	p.Send(context.Background(), []byte("hello"))
 	buf := make([]byte, 16)
-	n, err := c.Recv(context.Background(), buf)
+	n, err := c.Receive(context.Background(), buf)
 	if err != nil || string(buf[:n]) != "hello" {
 		t.Fatalf("%q %v", buf[:n], err)
 	}
 	if _, err := OpenShm("../etc/passwd"); err == nil {
 		t.Fatal("path traversal accepted")
 	}
-	if err := Unlink(name); err != nil {
+	if err := UnlinkShm(name); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenShm(name); !errors.Is(err, os.ErrNotExist) {
@@ -216,7 +216,7 @@ func TestShmAndPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r4.Producer(); err != ErrBusy {
+	if _, err := r4.Producer(); err != ErrRoleTaken {
 		t.Fatalf("second SPSC producer: %v", err)
 	}
 	p1.Detach()
@@ -256,7 +256,7 @@ func TestOpenValidation(t *testing.T) {
 			size = headerSize + 100
 		}
 		f := memfdWith(t, h, size)
-		_, err := OpenFile(f)
+		_, err := FromFile(f)
 		f.Close()
 		switch {
 		case name == "notready":
@@ -268,9 +268,9 @@ func TestOpenValidation(t *testing.T) {
 		}
 	}
 	for _, cfg := range []Config{{Capacity: 100}, {Capacity: 128}, {Kind: KindMPMC, Capacity: 3}, {Kind: 5}, {Kind: KindMPMC, Capacity: 4, Limit: 5}} {
-		if r, err := Create(cfg); err == nil {
+		if r, err := New(cfg); err == nil {
 			r.Close()
-			t.Errorf("Create(%+v) accepted", cfg)
+			t.Errorf("New(%+v) accepted", cfg)
 		}
 	}
 }
@@ -291,7 +291,7 @@ func memfdWith(t testing.TB, content []byte, size int) *os.File {
 func init() {
 	testenv.RegisterChild("queue-worker", func(args []string) int {
 		r := childRing()
-		q, err := NewQueue(r)
+		q, err := QueueFromRing(r)
 		if err != nil {
 			return 1
 		}
@@ -318,11 +318,11 @@ func init() {
 // TestQueueJoin: JoinableQueue semantics across processes, with a maxsize
 // that is not a power of two.
 func TestQueueJoin(t *testing.T) {
-	q, err := CreateQueue(3, 32)
+	q, err := NewQueue(3, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close(false)
+	defer q.Close()
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		if err := q.Put(ctx, []byte("1")); err != nil {

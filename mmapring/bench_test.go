@@ -25,7 +25,7 @@ func init() {
 		}
 		buf := make([]byte, r.MaxMessage())
 		for i := uint64(0); i < n; i++ {
-			if _, err := c.Recv(context.Background(), buf); err != nil {
+			if _, err := c.Receive(context.Background(), buf); err != nil {
 				fmt.Fprintln(os.Stderr, "recv:", err)
 				return 1
 			}
@@ -35,7 +35,7 @@ func init() {
 	// echo: receive from fd 3 and send back on fd 4 until EOF.
 	testenv.RegisterChild("echo", func(args []string) int {
 		in := childRing()
-		out, err := OpenFd(4)
+		out, err := ringFromFD(4)
 		if err != nil {
 			return 1
 		}
@@ -43,7 +43,7 @@ func init() {
 		p, _ := out.Producer()
 		buf := make([]byte, in.MaxMessage())
 		for {
-			n, err := c.Recv(context.Background(), buf)
+			n, err := c.Receive(context.Background(), buf)
 			if err != nil {
 				return 0
 			}
@@ -62,7 +62,7 @@ func waitConsumer(b *testing.B, r *Ring) {
 }
 
 func benchThroughput(b *testing.B, cfg Config, size int, batch int) {
-	r, err := Create(cfg)
+	r, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -171,8 +171,8 @@ func BenchmarkChecksum(b *testing.B) {
 func BenchmarkPingPong(b *testing.B) {
 	for _, size := range []int{8, 64} {
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			out, _ := Create(Config{Capacity: 1 << 16})
-			in, _ := Create(Config{Capacity: 1 << 16})
+			out, _ := New(Config{Capacity: 1 << 16})
+			in, _ := New(Config{Capacity: 1 << 16})
 			defer out.Close()
 			defer in.Close()
 			cmd := testenv.Child(b, "echo")
@@ -190,7 +190,7 @@ func BenchmarkPingPong(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				p.Send(ctx, msg)
-				if _, err := c.Recv(ctx, buf); err != nil {
+				if _, err := c.Receive(ctx, buf); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -65,7 +65,7 @@ func init() {
 // each seq to stdout once Put returned.
 func childQueueProduce(args []string) int {
 	r := childRing()
-	q, err := NewQueue(r)
+	q, err := QueueFromRing(r)
 	if err != nil {
 		return 1
 	}
@@ -90,7 +90,7 @@ func childQueueProduce(args []string) int {
 // torn messages are reported as drain's markers.
 func childQueueDrain(args []string) int {
 	r := childRing()
-	q, err := NewQueue(r)
+	q, err := QueueFromRing(r)
 	if err != nil {
 		return 1
 	}
@@ -313,7 +313,7 @@ func killTrial(t *testing.T, pk peerKind, cbin, kind string, rng *rand.Rand, id 
 	case "queue":
 		cfg = QueueConfig(8, 64)
 	}
-	r, err := Create(cfg)
+	r, err := New(cfg)
 	if err != nil {
 		return row, []string{err.Error()}
 	}
@@ -394,10 +394,10 @@ func killTrial(t *testing.T, pk peerKind, cbin, kind string, rng *rand.Rand, id 
 	}
 	// Close; every consumer must reach EOF.
 	if kind == "queue" {
-		r2, err := OpenFile(r.File())
+		r2, err := FromFile(r.File())
 		if err == nil {
-			q, _ := NewQueue(r2)
-			err = q.Close(true)
+			q, _ := QueueFromRing(r2)
+			err = errors.Join(q.Shutdown(), q.Close())
 		}
 		if err != nil {
 			bad("close: %v", err)

@@ -17,13 +17,13 @@ func TestChecksum(t *testing.T) {
 			if !r.Checksum() {
 				t.Fatal("Checksum() false")
 			}
-			r2, err := OpenFile(r.File())
+			r2, err := FromFile(r.File())
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer r2.Close()
 			if !r2.Checksum() || r2.MaxMessage() != r.MaxMessage() {
-				t.Fatal("the flag does not survive OpenFile")
+				t.Fatal("the flag does not survive FromFile")
 			}
 			p, _ := r.Producer()
 			c, _ := r2.Consumer()
@@ -49,7 +49,7 @@ func TestChecksum(t *testing.T) {
 				}
 				var got []byte
 				if i%2 == 0 {
-					n, err := c.Recv(ctx, buf)
+					n, err := c.Receive(ctx, buf)
 					if err != nil {
 						t.Fatalf("message %d: %v", i, err)
 					}
@@ -66,7 +66,7 @@ func TestChecksum(t *testing.T) {
 				}
 			}
 			p.Close()
-			if _, err := c.Recv(ctx, buf); err != io.EOF {
+			if _, err := c.Receive(ctx, buf); err != io.EOF {
 				t.Fatalf("after close: %v", err)
 			}
 		})

@@ -55,7 +55,7 @@ type Consumer struct {
 }
 
 // Consumer attaches a consumer to the ring. On an SPSC ring it fails with
-// ErrBusy while another live process (or handle) is the consumer: of any
+// ErrRoleTaken while another live process (or handle) is the consumer: of any
 // number of racing callers, in any processes, exactly one wins.
 func (r *Ring) Consumer() (*Consumer, error) {
 	if !r.acquire() {
@@ -106,7 +106,7 @@ func (c *Consumer) Syscalls() (waits, wakes uint64) { return c.waits, c.wakes }
 
 func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.mem[off])) }
 
-// Recv copies the next message into buf and returns its length, waiting
+// Receive copies the next message into buf and returns its length, waiting
 // as ctx allows. It returns io.EOF once a producer closed the ring and
 // everything sent was received, ErrPeerDead when every producer died and
 // nothing is left, ErrClosed once the Ring was closed in this process, and
@@ -114,11 +114,11 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 //
 // Delivery: on an MPMC ring, a message whose consumer died after claiming
 // it and before freeing its cell is redelivered to another consumer once
-// the death is proven; Recv copies the message out, frees the cell and
-// returns, so a message Recv returned is never delivered again, and a
+// the death is proven; Receive copies the message out, frees the cell and
+// returns, so a message Receive returned is never delivered again, and a
 // consumer killed in the last steps between freeing the cell and
 // returning (waking a producer) takes the message with it, as one killed
-// right after Recv returned would. On an SPSC ring the consumer
+// right after Receive returned would. On an SPSC ring the consumer
 // publishes how far it has read lazily (at the latest every quarter of
 // the ring, before it sleeps, and at once when a producer waits), so a
 // consumer that dies can leave up to a quarter of the ring's bytes of
@@ -127,7 +127,7 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // death (exactly-once otherwise). There too a consumer killed after
 // publishing its position and before returning takes that message with
 // it.
-func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
+func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
 	if c.guarded {
 		return c.recvGuarded(ctx, buf)
 	}
@@ -183,8 +183,8 @@ func (c *Consumer) recvFast(buf []byte) (int, bool) {
 	return 0, false
 }
 
-// TryRecv is Recv without waiting: ErrEmpty when no message is ready.
-func (c *Consumer) TryRecv(buf []byte) (n int, err error) {
+// TryReceive is Receive without waiting: ErrEmpty when no message is ready.
+func (c *Consumer) TryReceive(buf []byte) (n int, err error) {
 	if c.guarded {
 		defer c.m.contain(guardOn(), &err)
 	}
@@ -205,11 +205,11 @@ func (c *Consumer) tryRecv(buf []byte) (int, error) {
 
 // Peek returns the next message in place, in the ring's memory, waiting as
 // ctx allows. The slice is valid until Release, which must be called
-// before the next Peek or Recv. On an MPMC ring a consumer that dies
+// before the next Peek or Receive. On an MPMC ring a consumer that dies
 // between Peek and Release has its message redelivered to another
 // consumer once its death is proven (at-least-once for Peek). On a ring
 // that is not sealed (Sealed is false) the slice is read outside the
-// package's fault guard; use Recv there when peers are not trusted.
+// package's fault guard; use Receive there when peers are not trusted.
 func (c *Consumer) Peek(ctx context.Context) (msg []byte, err error) {
 	if c.guarded {
 		defer c.m.contain(guardOn(), &err)
@@ -341,11 +341,11 @@ func (c *Consumer) release() error {
 	return err
 }
 
-// RecvBatch waits for at least one message (as ctx allows), then hands up
+// ReceiveBatch waits for at least one message (as ctx allows), then hands up
 // to max messages that are ready to fn without waiting further, in place
 // (each slice is valid only during its call), and frees their space in one
 // step. It returns how many messages fn saw.
-func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
+func (c *Consumer) ReceiveBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if c.guarded {
 		defer c.m.contain(guardOn(), &err)
 	}

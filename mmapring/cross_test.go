@@ -26,8 +26,17 @@ func init() {
 
 func atoi(s string) uint64 { v, _ := strconv.ParseUint(s, 10, 64); return v }
 
+// ringFromFD attaches to the ring on an inherited descriptor, as a child
+// that got it through exec.Cmd.ExtraFiles does; the Ring keeps a
+// duplicate, so fd itself is closed.
+func ringFromFD(fd int) (*Ring, error) {
+	f := os.NewFile(uintptr(fd), "inherited")
+	defer f.Close()
+	return FromFile(f)
+}
+
 func childRing() *Ring {
-	r, err := OpenFd(3)
+	r, err := ringFromFD(3)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(1)
@@ -107,7 +116,7 @@ func childConsume(args []string) int {
 	buf := make([]byte, r.MaxMessage())
 	var i uint64
 	for ; ; i++ {
-		n, err := c.Recv(context.Background(), buf)
+		n, err := c.Receive(context.Background(), buf)
 		if err == io.EOF {
 			break
 		}
@@ -302,7 +311,6 @@ func TestNxM(t *testing.T) {
 		cmds = append(cmds, cmd)
 	}
 	var prods []*exec.Cmd
-	var pouts []*strings.Builder
 	for i := 0; i < producers; i++ {
 		var cmd *exec.Cmd
 		id := strconv.Itoa(i)
@@ -312,7 +320,7 @@ func TestNxM(t *testing.T) {
 			cmd = testenv.Child(t, "produce", strconv.FormatUint(per, 10), "120", "5", id, "detach")
 		}
 		cmd.Stderr = os.Stderr
-		pouts = append(pouts, startChild(t, cmd, r))
+		startChild(t, cmd, r)
 		prods = append(prods, cmd)
 	}
 	for i, cmd := range prods {

@@ -6,25 +6,28 @@
 //
 // # Rings and backing
 //
-// Create makes a ring in a memfd (nothing is left behind); hand Ring.File
-// to a child with exec.Cmd.ExtraFiles or SCM_RIGHTS and open it there with
-// OpenFd or OpenFile. CreateShm/OpenShm meet by POSIX shm name (remove it
-// with Unlink), CreatePath/OpenPath by file path. Creation is exclusive
-// and mode 0600 by default; names follow glibc's rules and paths are
-// opened with O_NOFOLLOW. Every open validates the header against the file
+// New makes a ring in a memfd (nothing is left behind); hand Ring.File
+// to a child with exec.Cmd.ExtraFiles or SCM_RIGHTS (or package proc,
+// which does that) and attach to it there with FromFile. CreateShm/OpenShm
+// meet by POSIX shm name, CreatePath/OpenPath by file path; Ring.Unlink
+// (or UnlinkShm) removes the name. Creation is exclusive and mode 0600 by
+// default; names follow glibc's rules and paths are opened with
+// O_NOFOLLOW. Every open validates the header against the file
 // (see LAYOUT.md, the byte-level specification).
 //
 // # Sending and receiving
 //
 // Producer.Send copies a message in and publishes it (when Send returns,
 // the consumer can see it); TrySend does not wait; SendBatch publishes a
-// run of messages with one store; Reserve/Commit write in place. Consumer.Recv
-// copies the next message out; TryRecv does not wait; Peek/Release read in
-// place; RecvBatch drains what is ready and frees it in one step. A
-// Producer's Close makes consumers return io.EOF once they have drained
-// the ring. Handles are not safe for concurrent use: make one per
-// goroutine. Queue adds Python JoinableQueue semantics (maxsize, TaskDone,
-// Join) across processes on an MPMC ring.
+// run of messages with one store; Reserve/Commit write in place.
+// Consumer.Receive copies the next message out; TryReceive does not wait;
+// Peek/Release read in place; ReceiveBatch drains what is ready and frees
+// it in one step. TrySend and TryReceive fail with ErrFull and ErrEmpty,
+// which match unix.EAGAIN. A Producer's Close makes consumers return io.EOF
+// once they have drained the ring (Detach leaves without that). Handles
+// are not safe for concurrent use: make one per goroutine. Queue adds
+// Python JoinableQueue semantics (maxsize, TaskDone, Join, Shutdown)
+// across processes on an MPMC ring.
 //
 // # Blocking
 //
@@ -67,14 +70,14 @@
 // consumer that dies can leave up to a quarter of the ring's bytes of
 // messages it already returned unpublished, which its replacement
 // receives again: SPSC is at-least-once across a consumer's death. A
-// consumer killed inside Recv after it freed the message's space (in the
+// consumer killed inside Receive after it freed the message's space (in the
 // wake-up of a waiting producer, just before returning) takes that one
-// message with it, as if it had been killed right after Recv returned.
+// message with it, as if it had been killed right after Receive returned.
 //
 // Everything read from shared memory is bounds-checked; corruption is
 // reported as ErrCorrupt, never a panic (the package is fuzzed), and
 // Config.Checksum adds a CRC32C to every message for peers whose memory
-// cannot be trusted. Create seals its memfd so no process can truncate it;
+// cannot be trusted. New seals its memfd so no process can truncate it;
 // rings in POSIX shm or plain files cannot be sealed, and a truncation
 // there makes calls fail with ErrCorrupt instead of killing the process
 // (except in a binary built with -race, whose atomic operations run in the

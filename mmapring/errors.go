@@ -2,28 +2,32 @@ package mmapring
 
 import (
 	"errors"
-	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/errs"
 )
 
-// sentinel is an error value that also matches a standard error.
-type sentinel struct {
-	msg string
-	is  error
-}
+// wouldBlock is a Try call's "would block" error: it matches unix.EAGAIN,
+// as every ipckit Try call's does.
+type wouldBlock struct{ msg string }
 
-func (e *sentinel) Error() string { return e.msg }
-func (e *sentinel) Unwrap() error { return e.is }
+func (e *wouldBlock) Error() string        { return e.msg }
+func (e *wouldBlock) Is(target error) bool { return target == unix.EAGAIN }
 
 var (
-	// ErrFull is returned by TrySend and TryReserve when the ring has no room.
-	ErrFull = errors.New("mmapring: ring full")
-	// ErrEmpty is returned by TryRecv and TryPeek when no message is ready.
-	ErrEmpty = errors.New("mmapring: ring empty")
+	// ErrFull is returned by TrySend and TryReserve when the ring has no
+	// room. It matches unix.EAGAIN.
+	ErrFull error = &wouldBlock{"mmapring: ring full"}
+	// ErrEmpty is returned by TryReceive and TryPeek when no message is
+	// ready. It matches unix.EAGAIN.
+	ErrEmpty error = &wouldBlock{"mmapring: ring empty"}
 	// ErrClosed is returned by a handle whose Ring (or which itself) was
 	// closed in this process, and when sending on a ring a producer has
-	// closed (consumers see io.EOF instead once the ring is drained). It
-	// matches os.ErrClosed.
-	ErrClosed error = &sentinel{"mmapring: ring closed", os.ErrClosed}
+	// closed or a Queue that was shut down (consumers see io.EOF instead
+	// once the ring is drained). It is ipckit's one closed-handle error
+	// (the same value as posix.ErrClosed) and matches os.ErrClosed.
+	ErrClosed = errs.ErrClosed
 	// ErrPeerDead is returned by a blocked call when every process on the
 	// other side that ever attached is proven dead and nothing is left.
 	ErrPeerDead = errors.New("mmapring: peer process died")
@@ -31,14 +35,16 @@ var (
 	ErrTooLarge = errors.New("mmapring: message larger than the ring allows")
 	// ErrCorrupt is returned (wrapped, with detail) when a value read from
 	// shared memory is impossible (a bad header, position, length or
-	// checksum) or the ring's file was truncated under the mapping.
-	ErrCorrupt = errors.New("mmapring: corrupt shared state")
+	// checksum) or the ring's file was truncated under the mapping. It is
+	// the same value as posix.ErrCorrupt.
+	ErrCorrupt = errs.ErrCorrupt
 	// ErrNotReady is returned by Open while the creator has not finished
 	// initialising the header (its version word is still 0).
 	ErrNotReady = errors.New("mmapring: ring not initialised yet")
-	// ErrBusy is returned when an SPSC ring already has a live producer
-	// (or consumer), or every peer slot is held by a live process.
-	ErrBusy = errors.New("mmapring: role already taken by a live process")
+	// ErrRoleTaken is returned when an SPSC ring already has a live
+	// producer (or consumer), or every peer slot is held by a live
+	// process.
+	ErrRoleTaken = errors.New("mmapring: role already taken by a live process")
 	// ErrWrongKind is returned when a Queue is opened on an SPSC ring.
 	ErrWrongKind = errors.New("mmapring: wrong ring kind")
 	// ErrNoMessage is returned by Commit/Release/Abort without a pending

@@ -8,11 +8,11 @@ import (
 	"github.com/ipckit/ipckit/mmapring"
 )
 
-// A producer and a consumer on one SPSC ring. Across processes, pass
-// r.File() to the child (exec.Cmd.ExtraFiles) and call mmapring.OpenFd(3)
-// there.
+// A producer and a consumer on one SPSC ring. Across processes, hand
+// r.File() to the child and attach there with FromFile (see
+// ExampleFromFile).
 func Example() {
-	r, err := mmapring.Create(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: 1 << 16})
+	r, err := mmapring.New(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: 1 << 16})
 	if err != nil {
 		panic(err)
 	}
@@ -26,7 +26,7 @@ func Example() {
 	p.Close() // consumers drain, then see io.EOF
 	buf := make([]byte, r.MaxMessage())
 	for {
-		n, err := c.Recv(ctx, buf)
+		n, err := c.Receive(ctx, buf)
 		if err == io.EOF {
 			break
 		}
@@ -40,7 +40,7 @@ func Example() {
 // Zero-copy: write in place with Reserve/Commit, read in place with
 // Peek/Release.
 func ExampleProducer_Reserve() {
-	r, _ := mmapring.Create(mmapring.Config{Kind: mmapring.KindMPMC, Capacity: 8, CellSize: 64})
+	r, _ := mmapring.New(mmapring.Config{Kind: mmapring.KindMPMC, Capacity: 8, CellSize: 64})
 	defer r.Close()
 	p, _ := r.Producer()
 	c, _ := r.Consumer()
@@ -56,8 +56,8 @@ func ExampleProducer_Reserve() {
 
 // A JoinableQueue: Join returns once every message put was TaskDone.
 func ExampleQueue() {
-	q, _ := mmapring.CreateQueue(4, 32)
-	defer q.Close(false)
+	q, _ := mmapring.NewQueue(4, 32)
+	defer q.Close()
 	ctx := context.Background()
 	go func() {
 		buf := make([]byte, 32)

@@ -410,7 +410,7 @@ func TestAbortRaceInProcess(t *testing.T) {
 			defer c.Close()
 			buf := make([]byte, 32)
 			for {
-				n, err := c.Recv(context.Background(), buf)
+				n, err := c.Receive(context.Background(), buf)
 				if err == io.EOF {
 					return
 				}

@@ -13,7 +13,7 @@ import (
 // once managed 470 inputs a minute): an input is a few patches to a valid
 // ring image rather than a whole file, so that the engine's minimisation
 // of each new input is quick, and the image is validated (validateHeader,
-// with the image's length as the file's size: the checks OpenFile makes)
+// with the image's length as the file's size: the checks FromFile makes)
 // and run in one anonymous shared mapping reused by every input, not in a
 // new memfd with its own mmap and munmap.
 
@@ -25,7 +25,7 @@ func exercise(r *Ring) {
 	if err == nil {
 		buf := make([]byte, r.MaxMessage())
 		for i := 0; i < 32; i++ {
-			if _, err := c.TryRecv(buf); err != nil && err != ErrEmpty {
+			if _, err := c.TryReceive(buf); err != nil && err != ErrEmpty {
 				break
 			}
 		}
@@ -76,7 +76,7 @@ func fuzzSetup(tb testing.TB) {
 	fuzzState.once.Do(func() {
 		fuzzState.base, fuzzState.err = posix.MapAnonymous(fuzzImageMax, 0)
 		for _, cfg := range fuzzTemplates {
-			r, err := Create(cfg)
+			r, err := New(cfg)
 			if err != nil {
 				fuzzState.err = err
 				return
@@ -95,7 +95,7 @@ func fuzzSetup(tb testing.TB) {
 }
 
 // fuzzRing returns a Ring over a copy of img in the reused shared mapping,
-// validated as OpenFile validates a file of len(img) bytes.
+// validated as FromFile validates a file of len(img) bytes.
 func fuzzRing(img []byte) (*Ring, error) {
 	g, err := validateHeader(img, int64(len(img)))
 	if err != nil {
@@ -152,7 +152,7 @@ func le64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 
 // FuzzOpen feeds arbitrary ring files (header, peer table and data) to
-// the validation OpenFile makes and, when the header validates, to every
+// the validation FromFile makes and, when the header validates, to every
 // operation.
 func FuzzOpen(f *testing.F) {
 	fuzzSetup(f)

@@ -86,7 +86,7 @@ const kpPost = 999
 
 // kpScenario is one scenario: the ring, what the test puts in it first,
 // and the victim's operations (the language of ring_killpoint.c, plus the
-// Go-only ones: Q, q+ID, q-, qd, qc, qj for a Queue, b<i>:ID,ID,... for
+// Go-only ones: Q, q+ID (Put), q- (Get), qd (TaskDone), qc (Shutdown and Close), qj (Join) for a Queue, b<i>:ID,ID,... for
 // SendBatch, B<i>:N for RecvBatch, w<i> for PrepareWait and FinishWait,
 // rc for Ring.Close).
 type kpScenario struct {
@@ -242,7 +242,7 @@ func kpVictimMain(args []string) int {
 	say := func(format string, a ...any) {
 		os.Stdout.WriteString(fmt.Sprintf(format, a...) + "\n") // unbuffered
 	}
-	r, err := OpenFd(3)
+	r, err := ringFromFD(3)
 	if err != nil {
 		say("end attach %s", statusOf(err))
 		return 0
@@ -274,7 +274,7 @@ func kpVictimMain(args []string) int {
 		var err error
 		switch {
 		case op == "Q":
-			q, err = NewQueue(r)
+			q, err = QueueFromRing(r)
 		case op == "rc":
 			err = r.Close()
 		case strings.HasPrefix(op, "q+"):
@@ -293,8 +293,8 @@ func kpVictimMain(args []string) int {
 			}
 		case op == "qj":
 			err = q.Join(within(20 * time.Millisecond))
-		case op == "qc":
-			err = q.Close(true)
+		case op == "qc": // shut the queue down for everyone, then close
+			err = errors.Join(q.Shutdown(), q.Close())
 		default:
 			k := int(op[1] - '0')
 			arg := ""
@@ -348,11 +348,11 @@ func kpVictimMain(args []string) int {
 				var n int
 				switch op[0] {
 				case 'r':
-					n, err = c.TryRecv(buf)
+					n, err = c.TryReceive(buf)
 				case 'R':
-					n, err = c.Recv(within(50*time.Millisecond), buf)
+					n, err = c.Receive(within(50*time.Millisecond), buf)
 				default: // long enough for one liveness check
-					n, err = c.Recv(within(LivenessInterval+LivenessInterval/2), buf)
+					n, err = c.Receive(within(LivenessInterval+LivenessInterval/2), buf)
 				}
 				if err == nil {
 					report("got", buf[:n])
@@ -377,7 +377,7 @@ func kpVictimMain(args []string) int {
 					c.FinishWait()
 				}
 			case 'B':
-				_, err = c.RecvBatch(within(50*time.Millisecond), id, func(m []byte) { report("got", m) })
+				_, err = c.ReceiveBatch(within(50*time.Millisecond), id, func(m []byte) { report("got", m) })
 			case 'x':
 				err = p.Close()
 			case 'd':
@@ -467,7 +467,7 @@ func TestKillPoints(t *testing.T) {
 // kpNewRing makes a scenario's ring, with its preliminary messages and
 // dead claim.
 func kpNewRing(t *testing.T, sc kpScenario, cvic kpVictim) (*Ring, error) {
-	r, err := Create(sc.cfg)
+	r, err := New(sc.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -627,7 +627,7 @@ func kpOne(t *testing.T, vic, cvic kpVictim, sc kpScenario, k, n uint64) (proble
 		if perr != nil {
 			fail("C recovery: %v", perr)
 		} else {
-			cr, err := OpenFile(cp)
+			cr, err := FromFile(cp)
 			if err != nil {
 				fail("C recovery left a ring that does not open: %v", err)
 			} else {
@@ -743,7 +743,7 @@ func kpRecoverGo(sc kpScenario, f *os.File) (out kpOutcome) {
 	if sc.queue {
 		return kpRecoverQueue(f, &out, fail, take, buf)
 	}
-	r, err := OpenFile(f)
+	r, err := FromFile(f)
 	if err != nil {
 		fail("reopen: %v", err)
 		return out
@@ -757,19 +757,19 @@ func kpRecoverGo(sc kpScenario, f *os.File) (out kpOutcome) {
 	defer c.Close()
 	for i := 0; ; i++ {
 		var n int
-		late, err := kpCall(30*time.Millisecond, func(ctx context.Context) (err error) { n, err = c.Recv(ctx, buf); return })
+		late, err := kpCall(30*time.Millisecond, func(ctx context.Context) (err error) { n, err = c.Receive(ctx, buf); return })
 		if late {
-			fail("Recv ignored its 30 ms deadline (%v)", err)
+			fail("Receive ignored its 30 ms deadline (%v)", err)
 		}
 		if err != nil {
 			if err != io.EOF && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrPeerDead) {
-				fail("Recv before recovery: %v", err)
+				fail("Receive before recovery: %v", err)
 			}
 			break
 		}
 		take(buf[:n])
 		if i > 100 {
-			fail("Recv before recovery: endless messages")
+			fail("Receive before recovery: endless messages")
 			return out
 		}
 	}
@@ -784,12 +784,12 @@ func kpRecoverGo(sc kpScenario, f *os.File) (out kpOutcome) {
 			break
 		}
 		var n int
-		late, err := kpCall(5*time.Second, func(ctx context.Context) (err error) { n, err = c.Recv(ctx, buf); return })
+		late, err := kpCall(5*time.Second, func(ctx context.Context) (err error) { n, err = c.Receive(ctx, buf); return })
 		if late {
-			fail("Recv ignored its deadline (%v)", err)
+			fail("Receive ignored its deadline (%v)", err)
 		}
 		if err != nil {
-			fail("Recv to make room: %v", err)
+			fail("Receive to make room: %v", err)
 			break
 		}
 		take(buf[:n])
@@ -801,9 +801,9 @@ func kpRecoverGo(sc kpScenario, f *os.File) (out kpOutcome) {
 	}
 	for i := 0; ; i++ {
 		var n int
-		late, err := kpCall(5*time.Second, func(ctx context.Context) (err error) { n, err = c.Recv(ctx, buf); return })
+		late, err := kpCall(5*time.Second, func(ctx context.Context) (err error) { n, err = c.Receive(ctx, buf); return })
 		if late {
-			fail("Recv ignored its deadline (%v)", err)
+			fail("Receive ignored its deadline (%v)", err)
 		}
 		if err != nil {
 			out.end = statusOf(err)
@@ -822,20 +822,20 @@ func kpRecoverGo(sc kpScenario, f *os.File) (out kpOutcome) {
 // done, and Join (with a short deadline) tells whether tasks are left.
 func kpRecoverQueue(f *os.File, out *kpOutcome, fail func(string, ...any), take func([]byte), buf []byte) kpOutcome {
 	open := func() *Queue {
-		r, err := OpenFile(f)
+		r, err := FromFile(f)
 		if err != nil {
 			fail("reopen: %v", err)
 			return nil
 		}
-		q, _ := NewQueue(r)
+		q, _ := QueueFromRing(r)
 		return q
 	}
 	qc, qp := open(), open()
 	if qc == nil || qp == nil {
 		return *out
 	}
-	defer qc.Close(false)
-	defer qp.Close(false)
+	defer qc.Close()
+	defer qp.Close()
 	get := func(d time.Duration) error {
 		var n int
 		late, err := kpCall(d, func(ctx context.Context) (err error) { n, err = qc.Get(ctx, buf); return })
@@ -880,8 +880,8 @@ func kpRecoverQueue(f *os.File, out *kpOutcome, fail func(string, ...any), take 
 	}
 	out.sendStatus = statusOf(err)
 	out.sent = err == nil
-	if err := qp.Close(true); err != nil {
-		fail("Close: %v", err)
+	if err := errors.Join(qp.Shutdown(), qp.Close()); err != nil {
+		fail("Shutdown and Close: %v", err)
 	}
 	for i := 0; ; i++ {
 		err := get(5 * time.Second)

@@ -20,7 +20,7 @@ import (
 func TestCloseOrder(t *testing.T) {
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {
 		t.Run(kind.String(), func(t *testing.T) {
-			r, err := Create(Config{Kind: kind, Capacity: 256, CellSize: 32})
+			r, err := New(Config{Kind: kind, Capacity: 256, CellSize: 32})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,10 +40,10 @@ func TestCloseOrder(t *testing.T) {
 			}
 			_, checks["TryReserve"] = p.TryReserve(4)
 			_, checks["SendBatch"] = p.SendBatch(ctx, [][]byte{[]byte("z")})
-			_, checks["Recv"] = c.Recv(ctx, buf)
-			_, checks["TryRecv"] = c.TryRecv(buf)
+			_, checks["Receive"] = c.Receive(ctx, buf)
+			_, checks["TryReceive"] = c.TryReceive(buf)
 			_, checks["Peek"] = c.Peek(ctx)
-			_, checks["RecvBatch"] = c.RecvBatch(ctx, 4, func([]byte) {})
+			_, checks["ReceiveBatch"] = c.ReceiveBatch(ctx, 4, func([]byte) {})
 			_, checks["Stats"] = r.Stats()
 			_, checks["Producer"] = r.Producer()
 			_, checks["Consumer"] = r.Consumer()
@@ -72,7 +72,7 @@ func TestCloseOrder(t *testing.T) {
 // releases its peer slot, so the next SPSC producer is not refused.
 func TestSlotReleasedAfterRingClose(t *testing.T) {
 	r := newRing(t, Config{Kind: KindSPSC, Capacity: 256})
-	r2, err := OpenFile(r.File())
+	r2, err := FromFile(r.File())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,12 +93,12 @@ func TestSlotReleasedAfterRingClose(t *testing.T) {
 // in this process; they return ErrClosed.
 func TestCloseWakesBlockedCalls(t *testing.T) {
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {
-		r, _ := Create(Config{Kind: kind, Capacity: 256, CellSize: 32})
+		r, _ := New(Config{Kind: kind, Capacity: 256, CellSize: 32})
 		c, _ := r.Consumer()
 		c.SetSpin(0)
 		done := make(chan error, 1)
 		go func() {
-			_, err := c.Recv(context.Background(), make([]byte, 64))
+			_, err := c.Receive(context.Background(), make([]byte, 64))
 			done <- err
 		}()
 		for atomic32(r, offDataWaiters) == 0 {
@@ -108,10 +108,10 @@ func TestCloseWakesBlockedCalls(t *testing.T) {
 		select {
 		case err := <-done:
 			if !errors.Is(err, ErrClosed) {
-				t.Errorf("%v: blocked Recv after Close: %v", kind, err)
+				t.Errorf("%v: blocked Receive after Close: %v", kind, err)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%v: Recv still blocked after Ring.Close", kind)
+			t.Fatalf("%v: Receive still blocked after Ring.Close", kind)
 		}
 		c.Close()
 	}
@@ -120,7 +120,7 @@ func TestCloseWakesBlockedCalls(t *testing.T) {
 // TestQueueAfterClose (F7): every Queue method after Close returns
 // ErrClosed instead of faulting on the unmapped ring.
 func TestQueueAfterClose(t *testing.T) {
-	q, err := CreateQueue(4, 16)
+	q, err := NewQueue(4, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,10 @@ func TestQueueAfterClose(t *testing.T) {
 	q.Put(ctx, []byte("a"))
 	buf := make([]byte, 16)
 	q.Get(ctx, buf)
-	if err := q.Close(true); err != nil {
+	if err := q.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
 	checks := map[string]error{"Put": q.Put(ctx, []byte("b")), "TaskDone": q.TaskDone(), "Join": q.Join(ctx)}
@@ -141,8 +144,11 @@ func TestQueueAfterClose(t *testing.T) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
 		}
 	}
-	if err := q.Close(true); err != nil {
+	if err := q.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+	if err := q.Shutdown(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Shutdown after Close: %v, want ErrClosed", err)
 	}
 }
 
@@ -151,7 +157,7 @@ func TestQueueAfterClose(t *testing.T) {
 // each other and with Close, and end with nil or ErrClosed.
 func TestQueueConcurrentClose(t *testing.T) {
 	for round := 0; round < 20; round++ {
-		q, err := CreateQueue(8, 16)
+		q, err := NewQueue(8, 16)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +209,12 @@ func TestQueueConcurrentClose(t *testing.T) {
 			}()
 		}
 		time.Sleep(time.Duration(round%5) * time.Millisecond)
-		ok(q.Close(round%2 == 0))
+		if round%2 == 0 {
+			if err := q.Shutdown(); !errors.Is(err, ErrClosed) {
+				ok(err)
+			}
+		}
+		ok(q.Close())
 		wg.Wait()
 		cancel()
 		close(errs)
@@ -225,13 +236,13 @@ func TestQueueSizeValidated(t *testing.T) {
 			sizes = append(sizes, int(one<<32+1), int(one<<62+1))
 		}
 		for _, n := range sizes {
-			if q, err := CreateQueue(n, 8); err == nil {
-				q.Close(false)
-				t.Errorf("CreateQueue(%d) accepted", n)
+			if q, err := NewQueue(n, 8); err == nil {
+				q.Close()
+				t.Errorf("NewQueue(%d) accepted", n)
 			}
-			if r, err := Create(QueueConfig(n, 8)); err == nil {
+			if r, err := New(QueueConfig(n, 8)); err == nil {
 				r.Close()
-				t.Errorf("Create(QueueConfig(%d)) accepted", n)
+				t.Errorf("New(QueueConfig(%d)) accepted", n)
 			}
 		}
 	}()
@@ -276,7 +287,7 @@ func TestSendWhileReserved(t *testing.T) {
 func init() {
 	// queue-put MSG: Put MSG (blocking), after saying "putting".
 	testenv.RegisterChild("queue-put", func(args []string) int {
-		q, err := NewQueue(childRing())
+		q, err := QueueFromRing(childRing())
 		if err != nil {
 			return 1
 		}
@@ -296,11 +307,11 @@ func init() {
 // runs as the consumer that finishes the task.)
 func TestFaultJoinAfterKilledPut(t *testing.T) {
 	forEachPeer(t, func(t *testing.T, pk peerKind) {
-		q, err := CreateQueue(1, 8)
+		q, err := NewQueue(1, 8)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer q.Close(false)
+		defer q.Close()
 		ctx := context.Background()
 		if err := q.Put(ctx, []byte("a")); err != nil {
 			t.Fatal(err)

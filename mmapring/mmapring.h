@@ -24,7 +24,7 @@
  *   char buf[4096]; long n = mmr_recv(&c, buf, sizeof buf, -1);
  *   // n >= 0: length; MMR_EOF: closed and drained; MMR_EPEERDEAD ...
  *
- * Truncation: a ring in a memfd sealed with F_SEAL_SHRINK (Go's Create
+ * Truncation: a ring in a memfd sealed with F_SEAL_SHRINK (Go's New
  * does it; mmr_seal does it for a memfd made with MFD_ALLOW_SEALING)
  * cannot be shrunk under the peers. A ring in a POSIX shm object or a
  * plain file can: a process that truncates it makes every C peer's next

@@ -113,7 +113,7 @@ func (r *Ring) peerRole(slot int) *uint32  { return r.u32(offPeers + uint64(slot
 // role; it then takes a free slot with the role marked pending
 // (rolePending), and re-scans the table: a rival that holds the role
 // settled (no pending mark), or pending in a lower slot, wins, and the
-// claimant backs off (releases its slot, ErrBusy); a rival pending in a
+// claimant backs off (releases its slot, ErrRoleTaken); a rival pending in a
 // higher slot is waited for (it will see this claimant and back off, or
 // settle first). A claimant that finds no rival settles by clearing its
 // pending mark. Every claimant stores its role before it scans, and all
@@ -123,7 +123,7 @@ func (r *Ring) register(role uint32) (int, error) {
 	me := myIdent()
 	spsc := r.kind == KindSPSC
 	if spsc && r.rival(-1, role) != noRival {
-		return -1, ErrBusy
+		return -1, ErrRoleTaken
 	}
 	claim := role
 	if spsc {
@@ -131,7 +131,7 @@ func (r *Ring) register(role uint32) (int, error) {
 	}
 	slot := r.claimSlot(me, claim)
 	if slot < 0 {
-		return -1, ErrBusy
+		return -1, ErrRoleTaken
 	}
 	if !spsc {
 		return slot, nil
@@ -148,7 +148,7 @@ func (r *Ring) register(role uint32) (int, error) {
 			}
 		}
 		r.unregister(slot) // a settled or lower rival wins: back off
-		return -1, ErrBusy
+		return -1, ErrRoleTaken
 	}
 }
 

@@ -214,7 +214,7 @@ func statusOf(err error) string {
 		return "corrupt"
 	case errors.Is(err, ErrClosed):
 		return "closed"
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrRoleTaken):
 		return "busy"
 	case errors.Is(err, ErrFull):
 		return "full"
@@ -245,7 +245,7 @@ func goPeerMain(args []string) int {
 		fmt.Fprintf(out, format+"\n", a...)
 		out.Flush()
 	}
-	r, err := OpenFd(fd)
+	r, err := ringFromFD(fd)
 	if mode == "open" {
 		say("%s", statusOf(err))
 		return 0
@@ -268,7 +268,7 @@ func goPeerMain(args []string) int {
 		defer cancel()
 		buf := make([]byte, r.MaxMessage())
 		for {
-			n, err := c.Recv(ctx, buf)
+			n, err := c.Receive(ctx, buf)
 			if err != nil {
 				say("%s", statusOf(err))
 				break

@@ -54,7 +54,7 @@ type Producer struct {
 }
 
 // Producer attaches a producer to the ring. On an SPSC ring it fails with
-// ErrBusy while another live process (or handle) is the producer: of any
+// ErrRoleTaken while another live process (or handle) is the producer: of any
 // number of racing callers, in any processes, exactly one wins.
 func (r *Ring) Producer() (*Producer, error) {
 	if !r.acquire() {

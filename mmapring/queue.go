@@ -40,15 +40,15 @@ type Queue struct {
 	c      *Consumer
 }
 
-// CreateQueue makes a queue in a new (sealed) memfd for messages of up to
+// NewQueue makes a queue in a new (sealed) memfd for messages of up to
 // msgSize bytes, holding at most maxsize messages (1 … 2^32, and on 32-bit
 // platforms 1 … 2^30).
-func CreateQueue(maxsize, msgSize int) (*Queue, error) {
+func NewQueue(maxsize, msgSize int) (*Queue, error) {
 	cfg := queueConfig(maxsize, msgSize)
 	if cfg.Capacity < 0 {
 		return nil, fmt.Errorf("mmapring: queue maxsize %d outside [1, %d]", maxsize, maxQueue())
 	}
-	r, err := Create(cfg)
+	r, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func maxQueue() uint64 {
 }
 
 // QueueConfig returns the ring configuration of a queue, for CreateShm or
-// CreatePath. A maxsize outside the range CreateQueue accepts gives a
+// CreatePath. A maxsize outside the range NewQueue accepts gives a
 // Config that every constructor refuses.
 func QueueConfig(maxsize, msgSize int) Config { return queueConfig(maxsize, msgSize) }
 
@@ -82,9 +82,9 @@ func queueConfig(maxsize, msgSize int) Config {
 	return Config{Kind: KindMPMC, Capacity: int(capacity), CellSize: msgSize, Limit: maxsize}
 }
 
-// NewQueue wraps an MPMC ring (from Create, OpenFile, OpenShm ...) as a
-// Queue; the Queue owns the ring from then on.
-func NewQueue(r *Ring) (*Queue, error) {
+// QueueFromRing wraps an MPMC ring (from New, FromFile, OpenShm ...) as a
+// Queue; the Queue owns the ring from then on (its Close closes the ring).
+func QueueFromRing(r *Ring) (*Queue, error) {
 	if r.kind != KindMPMC {
 		return nil, ErrWrongKind
 	}
@@ -126,7 +126,7 @@ func (q *Queue) Get(ctx context.Context, buf []byte) (int, error) {
 		}
 		q.c = c
 	}
-	return q.c.Recv(ctx, buf)
+	return q.c.Receive(ctx, buf)
 }
 
 // use runs fn with a reference to the mapping held (so Close cannot unmap
@@ -219,22 +219,30 @@ func (q *Queue) Unfinished() (uint64, error) {
 	return n, err
 }
 
-// Close closes the queue for Put (consumers drain, then get io.EOF) if
-// closeRing, detaches this process's handles and releases the ring. Calls
-// blocked in this process return ErrClosed. A second Close returns nil.
-func (q *Queue) Close(closeRing bool) error {
+// Shutdown ends the queue for every process, as Python 3.13's
+// Queue.shutdown does: from then on Put fails with ErrClosed in every
+// process, and Get returns what is still queued, then io.EOF. It wakes
+// every blocked Put and Get, in every process. This process's Queue stays
+// open (Get still drains it) until Close; Shutdown after Close returns
+// ErrClosed. Shutting down twice is harmless.
+func (q *Queue) Shutdown() error {
+	return q.use(func() error {
+		// As a producer's Close does.
+		st32(q.r.u32(offClosed), 1)
+		return errors.Join(bump(q.r.u32(offDataEpoch)), bump(q.r.u32(offSpaceEpoch)))
+	})
+}
+
+// Close detaches this process from the queue (its producer and consumer
+// registrations) and releases the ring; other processes go on using the
+// queue (end it for everyone with Shutdown first). Calls blocked in this
+// process return ErrClosed, and so does every later call. A second Close
+// returns nil. Close does not unlink a name (see Ring.Unlink).
+func (q *Queue) Close() error {
 	if q.closed.Swap(true) {
 		return nil
 	}
 	var errs []error
-	if closeRing {
-		// As a producer's Close does, while the Ring's own reference
-		// still holds the mapping.
-		errs = append(errs, q.use2(func() error {
-			st32(q.r.u32(offClosed), 1)
-			return errors.Join(bump(q.r.u32(offDataEpoch)), bump(q.r.u32(offSpaceEpoch)))
-		}))
-	}
 	// Closing the Ring wakes this process's blocked Put, Get and Join
 	// (they return ErrClosed and free the locks); the handles keep the
 	// mapping until they are closed below.
@@ -252,11 +260,4 @@ func (q *Queue) Close(closeRing bool) error {
 	}
 	q.cmu.Unlock()
 	return errors.Join(errs...)
-}
-
-func (q *Queue) use2(fn func() error) (err error) {
-	if q.r.m.guard {
-		defer q.r.m.contain(guardOn(), &err)
-	}
-	return fn()
 }

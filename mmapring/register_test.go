@@ -58,7 +58,7 @@ func TestRegisterRace(t *testing.T) {
 				switch err {
 				case nil:
 					wins.Add(1)
-				case ErrBusy:
+				case ErrRoleTaken:
 				default:
 					t.Errorf("register: %v", err)
 				}

@@ -8,7 +8,7 @@ import "sync/atomic"
 //   - WRITING becomes SKIPPED: the message was never committed, so nothing
 //     committed is lost; consumers recycle the cell.
 //   - READING becomes ORPHAN: the message was committed but its consumer
-//     never returned it to the caller (Recv copies, then releases, then
+//     never returned it to the caller (Receive copies, then releases, then
 //     returns), so it is redelivered: the next consumer that claims the
 //     ORPHAN cell (CAS) delivers it.
 // A dead process's slot is only reused after this repair (register), so a

@@ -68,7 +68,8 @@ type Ring struct {
 	total    uint64
 	checksum bool   // flagChecksum
 	recHdr   uint64 // SPSC message record header: recHeader or recHeaderSum
-	name     string // POSIX shm name we created, for Unlink
+	name     string // POSIX shm name it was created or opened by, for Unlink
+	path     string // file it was created or opened by (CreatePath, OpenPath), for Unlink
 	closed   atomic.Bool
 	// calls counts the Ring's own reference (1 until Close) and the calls
 	// running on its mapping handle that may race with Close (Stats, the
@@ -96,7 +97,7 @@ type ringMem struct {
 	// mapping (a POSIX shm object, a plain file, a memfd without
 	// F_SEAL_SHRINK): every operation then turns a fault on the mapping
 	// (SIGBUS) into ErrCorrupt instead of a crash. Sealed memfd rings
-	// (Create) cannot shrink and skip the guard entirely.
+	// (New) cannot shrink and skip the guard entirely.
 	guard bool
 	// shm is the ring's object: the Ring's (File), or a handle's own
 	// duplicate of the descriptor when guard is set; nil otherwise.
@@ -290,12 +291,12 @@ func makeRing(m *ringMem, g geometry) *Ring {
 	return r
 }
 
-// Create makes a ring in a new memfd (nothing is left behind when every
+// New makes a ring in a new memfd (nothing is left behind when every
 // process has closed it), sealed against shrinking and growing so that no
 // process holding the descriptor can truncate it under the peers. Hand it
 // to a child with File and exec.Cmd's ExtraFiles (or SCM_RIGHTS); the
-// child calls OpenFile on the descriptor.
-func Create(cfg Config) (*Ring, error) {
+// child calls FromFile on the descriptor.
+func New(cfg Config) (*Ring, error) {
 	g, size, err := cfg.fileGeometry()
 	if err != nil {
 		return nil, err
@@ -309,7 +310,7 @@ func Create(cfg Config) (*Ring, error) {
 
 // CreateShm makes a ring in POSIX shared memory /dev/shm/NAME, exclusively
 // (os.ErrExist if it exists), so unrelated processes can meet by name.
-// Remove the name with Unlink when done. A POSIX shm object cannot be
+// Remove the name with Ring.Unlink (or UnlinkShm) when done. A POSIX shm object cannot be
 // sealed: a process that can open it can truncate it, and operations on
 // such a ring then fail with ErrCorrupt instead of crashing the process.
 func CreateShm(name string, cfg Config) (*Ring, error) {
@@ -321,7 +322,7 @@ func CreateShm(name string, cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.name = name
+	r.name, r.path = name, ""
 	return r, nil
 }
 
@@ -346,6 +347,7 @@ func createPath(path string, cfg Config) (*Ring, error) {
 		unix.Unlink(path)
 		return nil, err
 	}
+	r.path = path
 	return r, nil
 }
 
@@ -392,13 +394,18 @@ func create(shm *posix.SharedMemory, g geometry) (*Ring, error) {
 	return r, nil
 }
 
-// OpenFile attaches to a ring in f (a memfd received from a parent, a
-// POSIX shm or a plain file), validating the header against the size of
-// f. The Ring keeps its own duplicate of the descriptor. A memfd that
-// allows sealing but is not sealed yet is sealed against shrinking and
-// growing here; a file that cannot be sealed is mapped with the fault
-// guard (truncation makes operations fail with ErrCorrupt).
-func OpenFile(f *os.File) (*Ring, error) {
+// FromFile attaches to a ring in f (a memfd inherited from a parent
+// through exec.Cmd.ExtraFiles or received with SCM_RIGHTS, a POSIX shm or
+// a plain file), validating the header against the size of f. The Ring
+// keeps its own duplicate of the descriptor: the caller still owns f. A
+// memfd that allows sealing but is not sealed yet is sealed against
+// shrinking and growing here; a file that cannot be sealed is mapped with
+// the fault guard (truncation makes operations fail with ErrCorrupt). A
+// Ring made from a descriptor has no name: Unlink does nothing.
+func FromFile(f *os.File) (*Ring, error) {
+	// posix duplicates the descriptor through its RawConn, not f.Fd, which
+	// would put a descriptor that os.NewFile registered with the poller
+	// into blocking mode.
 	shm, err := posix.SharedMemoryFromFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("mmapring: %w", err)
@@ -406,25 +413,20 @@ func OpenFile(f *os.File) (*Ring, error) {
 	return open(shm)
 }
 
-// OpenFd is OpenFile for a raw descriptor (for example 3 in a child that
-// got the ring through ExtraFiles). The descriptor is duplicated.
-func OpenFd(fd int) (*Ring, error) {
-	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	f := os.NewFile(uintptr(nfd), fmt.Sprintf("fd:%d", fd))
-	defer f.Close()
-	return OpenFile(f)
-}
-
-// OpenShm attaches to the ring at /dev/shm/NAME.
+// OpenShm attaches to the ring at /dev/shm/NAME; it fails with an error
+// matching os.ErrNotExist if there is none, and with ErrNotReady while its
+// creator has not finished the header.
 func OpenShm(name string) (*Ring, error) {
 	p, err := posix.ShmPath(name)
 	if err != nil {
 		return nil, err
 	}
-	return OpenPath(p)
+	r, err := OpenPath(p)
+	if err != nil {
+		return nil, err
+	}
+	r.name, r.path = name, ""
+	return r, nil
 }
 
 // OpenPath attaches to the ring in the file at path. It opens without
@@ -436,11 +438,34 @@ func OpenPath(path string) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return open(shm)
+	r, err := open(shm)
+	if err != nil {
+		return nil, err
+	}
+	r.path = path
+	return r, nil
 }
 
-// Unlink removes the POSIX shm name (mappings stay valid).
-func Unlink(name string) error {
+// Unlink removes the name the ring was created or opened by: the POSIX
+// shm name (CreateShm, OpenShm) or the file (CreatePath, OpenPath).
+// Mappings and handles stay valid, and the memory goes when the last
+// process closes it. A ring without a name (New, FromFile) has nothing to
+// remove: Unlink returns nil. Unlink acts on the name, not on the Ring,
+// so it works after Close too.
+func (r *Ring) Unlink() error {
+	switch {
+	case r.name != "":
+		return UnlinkShm(r.name)
+	case r.path != "":
+		if err := unix.Unlink(r.path); err != nil {
+			return &os.PathError{Op: "unlink", Path: r.path, Err: err}
+		}
+	}
+	return nil
+}
+
+// UnlinkShm removes the POSIX shm name (mappings stay valid).
+func UnlinkShm(name string) error {
 	p, err := posix.ShmPath(name)
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ func msgSize(rng *rand.Rand, max int) int { return 12 + rng.IntN(max-11) }
 
 func newRing(t testing.TB, cfg Config) *Ring {
 	t.Helper()
-	r, err := Create(cfg)
+	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestSPSCInProcess(t *testing.T) {
 		}()
 		buf := make([]byte, max)
 		for i := uint64(0); ; i++ {
-			k, err := c.Recv(ctx, buf)
+			k, err := c.Receive(ctx, buf)
 			if err == io.EOF {
 				if i != n {
 					t.Fatalf("EOF after %d messages, want %d", i, n)
@@ -147,7 +147,7 @@ func TestMPMCInProcess(t *testing.T) {
 			defer c.Close()
 			buf := make([]byte, 100)
 			for {
-				k, err := c.Recv(ctx, buf)
+				k, err := c.Receive(ctx, buf)
 				if err == io.EOF {
 					return
 				}
@@ -194,14 +194,14 @@ func TestTryAndContext(t *testing.T) {
 			p, _ := r.Producer()
 			c, _ := r.Consumer()
 			buf := make([]byte, 256)
-			if _, err := c.TryRecv(buf); err != ErrEmpty {
-				t.Fatalf("TryRecv on empty: %v", err)
+			if _, err := c.TryReceive(buf); err != ErrEmpty {
+				t.Fatalf("TryReceive on empty: %v", err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			if _, err := c.Recv(ctx, buf); !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Recv: %v", err)
+			if _, err := c.Receive(ctx, buf); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Receive: %v", err)
 			}
 			if d := time.Since(start); d > 2*time.Second {
 				t.Fatalf("deadline honoured after %v", d)
@@ -228,22 +228,22 @@ func TestTryAndContext(t *testing.T) {
 				t.Fatalf("too large: %v", err)
 			}
 			for i := 0; i < sent; i++ {
-				if n, err := c.TryRecv(buf); err != nil || n != 40 {
+				if n, err := c.TryReceive(buf); err != nil || n != 40 {
 					t.Fatalf("recv %d: %d %v", i, n, err)
 				}
 			}
-			if _, err := c.TryRecv(buf[:1]); err != ErrEmpty {
+			if _, err := c.TryReceive(buf[:1]); err != ErrEmpty {
 				t.Fatal(err)
 			}
 			p.TrySend(msg)
-			if _, err := c.TryRecv(buf[:1]); err != io.ErrShortBuffer {
+			if _, err := c.TryReceive(buf[:1]); err != io.ErrShortBuffer {
 				t.Fatalf("short buffer: %v", err)
 			}
 			p.Close()
-			if n, err := c.TryRecv(buf); n != 40 || err != nil {
+			if n, err := c.TryReceive(buf); n != 40 || err != nil {
 				t.Fatalf("drain after close: %d %v", n, err)
 			}
-			if _, err := c.Recv(context.Background(), buf); err != io.EOF {
+			if _, err := c.Receive(context.Background(), buf); err != io.EOF {
 				t.Fatalf("after close: %v", err)
 			}
 		})

@@ -12,13 +12,13 @@ import (
 	"github.com/ipckit/ipckit/ipctest"
 )
 
-// TestSealedMemfd (F8): Create's memfd is sealed against shrinking and
+// TestSealedMemfd (F8): New's memfd is sealed against shrinking and
 // growing; no holder of the descriptor can truncate it under the peers,
 // and the ring runs without the fault guard.
 func TestSealedMemfd(t *testing.T) {
 	r := newRing(t, Config{Kind: KindMPMC, Capacity: 8, CellSize: 32})
 	if !r.Sealed() {
-		t.Fatal("Create's ring is not sealed")
+		t.Fatal("New's ring is not sealed")
 	}
 	if err := r.File().Truncate(0); !errors.Is(err, unix.EPERM) {
 		t.Fatalf("truncating a sealed ring: %v, want EPERM", err)
@@ -44,7 +44,7 @@ func ringImage(t *testing.T, cfg Config) []byte {
 	return b
 }
 
-// TestOpenVerifiesSeals: OpenFile seals a memfd that allows sealing (one
+// TestOpenVerifiesSeals: FromFile seals a memfd that allows sealing (one
 // made by a C peer, say) and maps everything it cannot seal with the
 // fault guard.
 func TestOpenVerifiesSeals(t *testing.T) {
@@ -60,7 +60,7 @@ func TestOpenVerifiesSeals(t *testing.T) {
 		}
 		f := os.NewFile(uintptr(fd), "memfd")
 		f.Write(img)
-		r, err := OpenFile(f)
+		r, err := FromFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestOpenVerifiesSeals(t *testing.T) {
 		}
 		r.Close()
 		if err := f.Truncate(0); sealable != errors.Is(err, unix.EPERM) {
-			t.Errorf("sealable=%v: truncate after OpenFile: %v", sealable, err)
+			t.Errorf("sealable=%v: truncate after FromFile: %v", sealable, err)
 		}
 		f.Close()
 	}
@@ -93,7 +93,7 @@ var backings = []backing{
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { Unlink(name); r.Close() })
+		t.Cleanup(func() { UnlinkShm(name); r.Close() })
 		return r, func() error { return os.Truncate("/dev/shm/"+name, 0) }
 	}},
 	{"file", false, func(t *testing.T, cfg Config) (*Ring, func() error) {
@@ -107,7 +107,7 @@ var backings = []backing{
 	}},
 	{"unsealable-memfd", false, func(t *testing.T, cfg Config) (*Ring, func() error) {
 		f := memfdWith(t, ringImage(t, cfg), len(ringImage(t, cfg)))
-		r, err := OpenFile(f)
+		r, err := FromFile(f)
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -121,7 +121,7 @@ var backings = []backing{
 func truncateUnder(trunc func() error) error { return trunc() }
 
 // TestFaultTruncate (F8): a process truncates the ring's file under a
-// live peer blocked in Recv, for every backing. A sealed memfd refuses;
+// live peer blocked in Receive, for every backing. A sealed memfd refuses;
 // otherwise every Go peer's next access faults, and the fault is
 // contained: the call returns ErrCorrupt and the process lives. A C peer
 // cannot contain it inside mmapring.h (a SIGBUS handler is process-wide):

@@ -6,28 +6,28 @@ import "sync/atomic"
 // Select sleeps on many rings' futex words in one futex_waitv call) or that
 // keep state of their own beside a ring (a poison flag) and must wake its
 // sleepers. They expose the eventcount of LAYOUT.md ("Blocking") one step
-// at a time; Send and Recv use the same protocol internally.
+// at a time; Send and Receive use the same protocol internally.
 //
 // A sleeper built on them does, for each ring:
 //
 //	word, val, ready, err := c.PrepareWait()
-//	if ready: c.TryRecv (no FinishWait)
+//	if ready: c.TryReceive (no FinishWait)
 //	else: sleep on word while it holds val (FUTEX_WAIT or futex_waitv,
 //	      shared: no FUTEX_PRIVATE_FLAG), at most LivenessInterval;
 //	      c.FinishWait(); on a timeout, c.CheckPeers(); try again
 //
 // A message published after PrepareWait registered the caller makes the
 // producer bump and FUTEX_WAKE word, so the sleep cannot miss it. ready is
-// a hint, as in Recv: the caller may find nothing to take (another
+// a hint, as in Receive: the caller may find nothing to take (another
 // consumer was faster, or a hint such as the orphans counter was stale).
 // A caller that finds ready again and again with nothing to take should
-// sleep on word for a short, growing time anyway (Recv does so too), so
+// sleep on word for a short, growing time anyway (Receive does so too), so
 // that no state of the shared memory makes it spin.
 
 // PrepareWait registers c as a waiter on the ring's "data arrived"
 // eventcount without blocking. It returns ready = true, registering
 // nothing, when a message (or EOF, or a message to redeliver) may be ready:
-// the caller should call TryRecv or TryPeek instead of sleeping. Otherwise
+// the caller should call TryReceive or TryPeek instead of sleeping. Otherwise
 // the caller may sleep on word, a 32-bit futex word in shared memory (use
 // shared futex operations, never FUTEX_PRIVATE_FLAG), while it holds val,
 // and must call FinishWait exactly once when it stops waiting, woken or
@@ -80,7 +80,7 @@ func (c *Consumer) FinishWait() {
 }
 
 // CheckPeers is what a sleeper does when its sleep timed out (at least
-// every LivenessInterval), as Recv does: on an MPMC ring it repairs the
+// every LivenessInterval), as Receive does: on an MPMC ring it repairs the
 // cells that proven-dead processes left claimed (skipping uncommitted
 // messages, redelivering committed ones) and looks for messages to
 // redeliver, and it returns ErrPeerDead when every producer that attached

@@ -50,8 +50,8 @@ func TestPrepareWait(t *testing.T) {
 			t.Fatalf("%v: ready PrepareWait registered a waiter", kind)
 		}
 		buf := make([]byte, 16)
-		if n, err := c.TryRecv(buf); err != nil || string(buf[:n]) != "hello" {
-			t.Fatalf("%v: TryRecv: %q %v", kind, buf[:n], err)
+		if n, err := c.TryReceive(buf); err != nil || string(buf[:n]) != "hello" {
+			t.Fatalf("%v: TryReceive: %q %v", kind, buf[:n], err)
 		}
 		// Interrupt bumps the word without a message.
 		word, val, ready, _ = c.PrepareWait()
@@ -79,7 +79,7 @@ func TestPrepareWait(t *testing.T) {
 		}
 		big := make([]byte, 256)
 		for {
-			if _, err := c.TryRecv(big); err != nil {
+			if _, err := c.TryReceive(big); err != nil {
 				break
 			}
 		}
@@ -177,7 +177,7 @@ func TestPrepareWaitWithCProducer(t *testing.T) {
 			for len(open) > 0 {
 				got := false
 				for i := 0; i < len(open); i++ {
-					n, err := open[i].TryRecv(buf)
+					n, err := open[i].TryReceive(buf)
 					if err == io.EOF {
 						open = append(open[:i], open[i+1:]...)
 						got = true
@@ -219,7 +219,7 @@ func TestPrepareWaitWithCProducer(t *testing.T) {
 // Config.Trailer: the file holds that many bytes after the ring, sealed
 // with it, and peers open the ring as usual.
 func TestTrailer(t *testing.T) {
-	r, err := Create(Config{Capacity: 4096, Trailer: 3 * 4096})
+	r, err := New(Config{Capacity: 4096, Trailer: 3 * 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,12 +237,12 @@ func TestTrailer(t *testing.T) {
 	if err := unix.Ftruncate(int(r.File().Fd()), int64(r.Size())); err == nil {
 		t.Fatal("the trailer could be cut off")
 	}
-	r2, err := OpenFile(r.File())
+	r2, err := FromFile(r.File())
 	if err != nil {
 		t.Fatal(err)
 	}
 	r2.Close()
-	if _, err := Create(Config{Trailer: -1}); err == nil {
+	if _, err := New(Config{Trailer: -1}); err == nil {
 		t.Fatal("a negative trailer was accepted")
 	}
 }

@@ -62,7 +62,7 @@ func TestFaultWakeFails(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), guard)
 				defer cancel()
 				buf := make([]byte, 32)
-				n, err := c.Recv(ctx, buf)
+				n, err := c.Receive(ctx, buf)
 				if err != nil {
 					got <- statusOf(err)
 					return

@@ -5,12 +5,13 @@
 //
 // # Shared memory
 //
-// ShmOpen and ShmUnlink name exactly the objects glibc's shm_open names:
-// the file /dev/shm/NAME, with every leading slash stripped and names with
-// another '/', "." or ".." or over 255 bytes rejected (errors wrap
-// ErrInvalidName and the errno glibc sets, EINVAL or ENAMETOOLONG).
-// CreateShm creates exclusively with mode 0600, OpenShm opens an existing
-// object. Every named object (shm names and the files of CreateSharedFile
+// CreateShm, OpenShm, OpenShmFlags and UnlinkShm name exactly the objects
+// glibc's shm_open and shm_unlink name: the file /dev/shm/NAME, with every
+// leading slash stripped and names with another '/', "." or ".." or over
+// 255 bytes rejected (errors wrap ErrInvalidName and the errno glibc sets,
+// EINVAL or ENAMETOOLONG). CreateShm creates exclusively with mode 0600,
+// OpenShm opens an existing object, and OpenShmFlags is shm_open itself
+// (open flags and mode). Every named object (shm names and the files of CreateSharedFile
 // and OpenSharedFile) is opened through one path: O_NOFOLLOW, O_CLOEXEC,
 // O_NOCTTY, and O_NONBLOCK while opening, so a FIFO planted at the name
 // cannot block the caller; anything but a regular file is refused.
@@ -50,10 +51,14 @@
 //
 // # Message queues
 //
-// OpenQueue applies glibc's mq_open naming (one leading slash, optional
-// here) and returns a Queue that waits in the runtime poller. Send and
-// Receive park the calling goroutine, not an OS thread: a thousand blocked
-// receivers cost a thousand goroutines and no threads. Each call honours its own context; concurrent receivers
+// CreateQueue, OpenQueue, OpenOrCreateQueue and OpenQueueFlags (mq_open
+// itself: open flags, mode and attributes) apply glibc's mq_open naming
+// (one leading slash, optional here) and return a Queue that waits in the
+// runtime poller; QueueFromFile adopts a queue's descriptor from another
+// process, and UnlinkQueue removes a name. Send and Receive park the
+// calling goroutine, not an OS thread: a thousand blocked receivers cost a
+// thousand goroutines and no threads. Each call honours its own context;
+// concurrent receivers
 // (and senders) on one Queue take turns, and one call's deadline never
 // disturbs another's. With context.Background, Send and Receive do not
 // allocate. TrySend and TryReceive never wait; a queue opened with
@@ -82,9 +87,17 @@
 // or a pipe (reader, writer), carrying messages framed as Python's
 // multiprocessing.connection frames them (a 4-byte big-endian length), so
 // a Python Connection on the other end can read them. Mkfifo and OpenFifo
-// give the same Conn over a named pipe, NewEventFD a poller-integrated
-// eventfd in counter or semaphore mode, and SendFiles and RecvFiles pass
-// descriptors (SCM_RIGHTS) to another process over a Unix socket.
+// give the same Conn over a named pipe, ConnFromFile adopts an end
+// inherited from another process, NewEventFD makes a poller-integrated
+// eventfd in counter or semaphore mode (EventFDFromFile adopts one), and
+// SendFiles and ReceiveFiles pass descriptors (SCM_RIGHTS) to another
+// process over a Unix socket.
+//
+// To hand any of these to a child process, put its File in
+// exec.Cmd.ExtraFiles (descriptor 3 onwards in the child, which adopts it
+// with the matching FromFile function), or use package proc, which does
+// that bookkeeping. The examples show both directions across two
+// processes.
 //
 // # Descriptor modes
 //
@@ -114,14 +127,14 @@
 //     zero-timeout poll(2) found the count non-zero, and writes only after
 //     poll(2) found room; see EventFD for the one case where that can
 //     occupy a thread.
-//   - NewConn and EventFDFromFile leave the adopted description's mode as
-//     it is. The poller cannot take a blocking descriptor through
+//   - ConnFromFile, EventFDFromFile and QueueFromFile leave the adopted
+//     description's mode as it is. The poller cannot take a blocking descriptor through
 //     os.NewFile, so a blocking socket or eventfd from elsewhere is watched
 //     by two private epoll instances (one for input, one for output),
 //     which are registered in its place.
 //
-// A Queue's File has the mode OpenQueue was asked for (blocking unless
-// O_NONBLOCK), as mq_open gives it; the Queue's own calls go through a
+// A Queue's File has the mode the queue was opened in (blocking unless
+// OpenQueueFlags was given O_NONBLOCK), as mq_open gives it; the Queue's own calls go through a
 // private non-blocking description of the same queue, reopened the same
 // way.
 //
@@ -132,8 +145,12 @@
 // # Errors and cancellation
 //
 // Errors wrap the errno with the operation, so errors.Is works with
-// unix.Errno values, os.ErrNotExist, os.ErrExist, os.ErrPermission and
-// os.ErrClosed. A call ended by its context returns an error matching
-// context.Canceled or context.DeadlineExceeded. Close unblocks every
-// waiting call.
+// unix.Errno values, os.ErrNotExist, os.ErrExist and os.ErrPermission. A
+// call ended by its context returns an error matching context.Canceled or
+// context.DeadlineExceeded. Close is idempotent and unblocks every waiting
+// call; every later call on the handle (Conn, EventFD, Queue,
+// SharedMemory, Mapping) fails with an error matching ErrClosed, which
+// matches os.ErrClosed too and is the same value as the ErrClosed of
+// every other ipckit package. TrySend, TryReceive and TryWait fail with an
+// error matching unix.EAGAIN when they would have to wait.
 package posix

@@ -20,11 +20,6 @@ var (
 	ErrNotSupported = errs.ErrNotSupported
 )
 
-// ErrClosedMapping is ErrClosed.
-//
-// Deprecated: use ErrClosed (or os.ErrClosed), which it equals.
-var ErrClosedMapping = ErrClosed
-
 // ErrNotSealed is returned (wrapped) by CheckSealed and
 // SharedMemory.CheckSealed when a descriptor lacks the seals asked for,
 // or cannot carry seals at all (a file outside tmpfs, hugetlbfs and

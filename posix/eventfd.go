@@ -156,7 +156,7 @@ func NewEventFD(initval uint32, semaphore bool) (*EventFD, error) {
 }
 
 // EventFDFromFile adopts a duplicate of an eventfd descriptor received
-// from another process (for example through ExtraFiles or RecvFiles). The
+// from another process (for example through ExtraFiles or ReceiveFiles). The
 // duplicate shares the sender's open file description; its mode is left
 // as it is. The caller still owns f.
 func EventFDFromFile(f *os.File) (*EventFD, error) {
@@ -202,7 +202,8 @@ func newEventFD(p *pollFD) *EventFD {
 // through ExtraFiles or SendFiles.
 func (e *EventFD) File() *os.File { return e.p.f }
 
-// Close closes the descriptor; blocked calls return os.ErrClosed.
+// Close closes the descriptor; blocked calls, and every later call, return
+// an error matching ErrClosed (and os.ErrClosed). Close is idempotent.
 func (e *EventFD) Close() error { return opError("close", e.p.close()) }
 
 // Add adds n (at most 2^64-2) to the count, waking waiters.
@@ -215,7 +216,7 @@ func (e *EventFD) Add(ctx context.Context, n uint64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-e.p.closed:
-		return opError("write", os.ErrClosed)
+		return opError("write", ErrClosed)
 	}
 	defer func() { <-e.p.wsem }()
 	binary.NativeEndian.PutUint64(e.w.buf[:], n)
@@ -235,7 +236,7 @@ func (e *EventFD) Wait(ctx context.Context) (uint64, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-e.p.closed:
-		return 0, opError("read", os.ErrClosed)
+		return 0, opError("read", ErrClosed)
 	}
 	defer func() { <-e.p.rsem }()
 	err := e.p.waitHeld(ctx, false, e.r.fn)

@@ -56,7 +56,7 @@ func ExampleMapping_Guard() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer posix.ShmUnlink(name)
+	defer posix.UnlinkShm(name)
 	defer shm.Close()
 	m, err := shm.Map(0)
 	if err != nil {

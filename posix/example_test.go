@@ -49,7 +49,7 @@ func ExampleCreateShm() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer posix.ShmUnlink(name)
+	defer posix.UnlinkShm(name)
 	m, err := shm.Map(0)
 	shm.Close() // the mapping stays valid
 	if err != nil {
@@ -77,9 +77,9 @@ func ExamplePipe() {
 	defer b.Close()
 	ctx := context.Background()
 	a.Send(ctx, []byte("ping"))
-	msg, _ := b.RecvMsg(ctx)
+	msg, _ := b.ReceiveBytes(ctx)
 	b.Send(ctx, append(msg, " pong"...))
-	reply, _ := a.RecvMsg(ctx)
+	reply, _ := a.ReceiveBytes(ctx)
 	fmt.Println(string(reply))
 	// Output: ping pong
 }
@@ -98,7 +98,7 @@ func ExampleQueue_Notify() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sender, err := posix.OpenQueue(name, unix.O_WRONLY, 0, nil)
+	sender, err := posix.OpenQueueFlags(name, unix.O_WRONLY, 0, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -92,12 +92,12 @@ func SendFiles(c *net.UnixConn, msg []byte, files ...*os.File) error {
 }
 
 // ErrTruncatedRights is returned when more descriptors arrived than
-// RecvFiles had room for; the kernel closed the rest (MSG_CTRUNC).
+// ReceiveFiles had room for; the kernel closed the rest (MSG_CTRUNC).
 var ErrTruncatedRights = errors.New("posix: SCM_RIGHTS truncated: more descriptors were sent than maxFiles")
 
-// RecvFiles receives one message into buf together with up to maxFiles
+// ReceiveFiles receives one message into buf together with up to maxFiles
 // descriptors (close-on-exec). The caller owns the returned files.
-func RecvFiles(c *net.UnixConn, buf []byte, maxFiles int) (int, []*os.File, error) {
+func ReceiveFiles(c *net.UnixConn, buf []byte, maxFiles int) (int, []*os.File, error) {
 	if maxFiles <= 0 || maxFiles > MaxFilesPerMessage {
 		maxFiles = MaxFilesPerMessage
 	}

@@ -30,7 +30,7 @@ func Mkfifo(path string, perm os.FileMode) error {
 //
 // The descriptor (Conn.File) stays in blocking mode, for a process it is
 // handed to; the Conn does its own I/O through a private non-blocking open
-// file description of the FIFO (see NewConn).
+// file description of the FIFO (see ConnFromFile).
 func OpenFifo(ctx context.Context, path string, flag int) (*Conn, error) {
 	acc := flag & unix.O_ACCMODE
 	flag |= unix.O_CLOEXEC | unix.O_NOFOLLOW
@@ -49,7 +49,7 @@ func OpenFifo(ctx context.Context, path string, flag int) (*Conn, error) {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "open", Path: path, Err: unix.EINVAL}
 	}
-	return NewConn(fd, path)
+	return newConn(fd, path, false)
 }
 
 func openFifoWait(ctx context.Context, path string, flag, acc int) (int, error) {

@@ -54,12 +54,9 @@ func (e *FaultError) Unwrap() []error { return []error{ErrCorrupt, e.err} }
 //
 // Guard does not allocate unless fn faults. Its cost is fixed per call:
 // two runtime calls to switch panic-on-fault, an open-coded defer and a
-// recover. BenchmarkGuard measured it with Go 1.26 on a shared, loaded
-// 2-core amd64 KVM guest: an 8-byte load through a closure took 3 ns
-// called directly and 15–20 ns under Guard, so Guard adds about 12–17 ns
-// per call (an atomic add: 6 ns against 17 ns). Put a whole operation (a
-// message's copy, a batch) in one Guard rather than each load, and skip
-// Guard where Truncatable reports false.
+// recover (BENCHMARKS.md has BenchmarkGuard's numbers). Put a whole
+// operation (a message's copy, a batch) in one Guard rather than each
+// load, and skip Guard where Truncatable reports false.
 func (m *Mapping) Guard(fn func() error) (err error) {
 	if m.handle().closed.Load() {
 		return ErrClosed

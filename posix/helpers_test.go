@@ -2,8 +2,6 @@ package posix_test
 
 import (
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -32,7 +30,7 @@ func newQueue(t testing.TB, maxMsgs, msgSize int) *posix.Queue {
 // openAgain opens the same queue through a second descriptor.
 func openAgain(t testing.TB, q *posix.Queue, flag int) *posix.Queue {
 	t.Helper()
-	q2, err := posix.OpenQueue(q.Name(), flag, 0, nil)
+	q2, err := posix.OpenQueueFlags(q.Name(), flag, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,17 +58,12 @@ func fdCount(t testing.TB) int {
 	return len(ents)
 }
 
-func mqSysctl(t testing.TB, name string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/fs/mqueue/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 var _ = unix.EAGAIN
+
+// connFromFD makes a Conn of a raw descriptor, which it consumes (the Conn
+// keeps a duplicate), as a program adopting an inherited descriptor does.
+func connFromFD(fd int, name string) (*posix.Conn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return posix.ConnFromFile(f)
+}

@@ -64,7 +64,7 @@ func TestInteropC(t *testing.T) {
 	t.Cleanup(func() {
 		// The C side leaves its objects for Go to remove by name: this
 		// proves the names are the same objects glibc made.
-		for _, err := range []error{posix.ShmUnlink(shmName), posix.UnlinkQueue(c2g), posix.UnlinkQueue(g2c)} {
+		for _, err := range []error{posix.UnlinkShm(shmName), posix.UnlinkQueue(c2g), posix.UnlinkQueue(g2c)} {
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				t.Error(err)
 			}
@@ -82,7 +82,7 @@ func TestInteropC(t *testing.T) {
 	peer.expect("READY")
 
 	// shm: read C's greeting, write ours.
-	shm, err := posix.ShmOpen(shmName, unix.O_RDWR, 0)
+	shm, err := posix.OpenShmFlags(shmName, unix.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestInteropC(t *testing.T) {
 	copy(m.Bytes()[1024:], "hello from Go\x00")
 
 	// C → Go, in priority order.
-	in, err := posix.OpenQueue(c2g, unix.O_RDONLY, 0, nil)
+	in, err := posix.OpenQueueFlags(c2g, unix.O_RDONLY, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestInteropC(t *testing.T) {
 	cancelShort()
 
 	// Go → C.
-	out, err := posix.OpenQueue(g2c, unix.O_WRONLY, 0, nil)
+	out, err := posix.OpenQueueFlags(g2c, unix.O_WRONLY, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

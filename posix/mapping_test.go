@@ -196,7 +196,7 @@ func TestMappingCleanup(t *testing.T) {
 // One open path: a FIFO planted at a shm name (or a file path) is refused
 // at once instead of blocking open(2) forever waiting for a writer, and
 // so are directories and other special files. Before the shared open
-// path, ShmOpen(name, O_RDONLY) on a FIFO hung.
+// path, OpenShmFlags(name, O_RDONLY) on a FIFO hung.
 func TestOpenRefusesSpecialFiles(t *testing.T) {
 	name := ipctest.Name("fifo")
 	path := "/dev/shm/" + name
@@ -217,11 +217,11 @@ func TestOpenRefusesSpecialFiles(t *testing.T) {
 			what string
 			open func() (*posix.SharedMemory, error)
 		}{
-			{"ShmOpen O_RDONLY", func() (*posix.SharedMemory, error) { return posix.ShmOpen(name, unix.O_RDONLY, 0) }},
-			{"ShmOpen O_RDWR", func() (*posix.SharedMemory, error) { return posix.ShmOpen(name, unix.O_RDWR, 0) }},
-			{"ShmOpen O_WRONLY", func() (*posix.SharedMemory, error) { return posix.ShmOpen(name, unix.O_WRONLY, 0) }},
-			{"ShmOpen O_CREAT", func() (*posix.SharedMemory, error) {
-				return posix.ShmOpen(name, unix.O_RDWR|unix.O_CREAT, 0)
+			{"OpenShmFlags O_RDONLY", func() (*posix.SharedMemory, error) { return posix.OpenShmFlags(name, unix.O_RDONLY, 0) }},
+			{"OpenShmFlags O_RDWR", func() (*posix.SharedMemory, error) { return posix.OpenShmFlags(name, unix.O_RDWR, 0) }},
+			{"OpenShmFlags O_WRONLY", func() (*posix.SharedMemory, error) { return posix.OpenShmFlags(name, unix.O_WRONLY, 0) }},
+			{"OpenShmFlags O_CREAT", func() (*posix.SharedMemory, error) {
+				return posix.OpenShmFlags(name, unix.O_RDWR|unix.O_CREAT, 0)
 			}},
 			{"OpenShm", func() (*posix.SharedMemory, error) { return posix.OpenShm(name) }},
 			{"OpenSharedFile", func() (*posix.SharedMemory, error) { return posix.OpenSharedFile(path) }},
@@ -240,8 +240,8 @@ func TestOpenRefusesSpecialFiles(t *testing.T) {
 		}
 		// A directory: EINVAL as glibc's shm_open (which maps EISDIR).
 		for _, fl := range []int{unix.O_RDONLY, unix.O_RDWR} {
-			if _, err := posix.ShmOpen(dirName, fl, 0); !errors.Is(err, unix.EINVAL) {
-				t.Errorf("ShmOpen(directory, %#x): %v, want EINVAL", fl, err)
+			if _, err := posix.OpenShmFlags(dirName, fl, 0); !errors.Is(err, unix.EINVAL) {
+				t.Errorf("OpenShmFlags(directory, %#x): %v, want EINVAL", fl, err)
 			}
 		}
 	}()
@@ -656,8 +656,8 @@ func TestGuardSurvivesPeerTruncation(t *testing.T) {
 }
 
 // BenchmarkGuard measures Guard's cost per call around an 8-byte atomic
-// add, against the same closure called directly. Its result is written
-// in Guard's doc comment.
+// add, against the same closure called directly. Its results are in
+// BENCHMARKS.md.
 func BenchmarkGuard(b *testing.B) {
 	m, err := posix.MapAnonymous(4096, 0)
 	if err != nil {

@@ -124,11 +124,11 @@ else:
 			defer cancel()
 			switch tc.role {
 			case "writer":
-				big, err := mine.RecvMsg(ctx)
+				big, err := mine.ReceiveBytes(ctx)
 				if err != nil || len(big) != 1<<20 {
 					t.Fatalf("Go received %d bytes, %v", len(big), err)
 				}
-				got, err := mine.RecvMsg(ctx)
+				got, err := mine.ReceiveBytes(ctx)
 				if err != nil || string(got) != "from python" {
 					t.Fatalf("Go received %q, %v", got, err)
 				}
@@ -140,7 +140,7 @@ else:
 					t.Errorf("Python: %q", l)
 				}
 				if tc.role == "duplex" {
-					got, err := mine.RecvMsg(ctx)
+					got, err := mine.ReceiveBytes(ctx)
 					if err != nil || string(got) != "hello" {
 						t.Fatalf("Go received %q, %v", got, err)
 					}
@@ -247,9 +247,9 @@ func TestEventFDFromFileKeepsSenderMode(t *testing.T) {
 	tf.Close()
 	peer := newLineReader(t, stdout)
 	buf := make([]byte, 1)
-	_, files, err := posix.RecvFiles(mine, buf, 1)
+	_, files, err := posix.ReceiveFiles(mine, buf, 1)
 	if err != nil || len(files) != 1 {
-		t.Fatalf("RecvFiles: %v %v", files, err)
+		t.Fatalf("ReceiveFiles: %v %v", files, err)
 	}
 	e, err := posix.EventFDFromFile(files[0])
 	files[0].Close()
@@ -286,11 +286,11 @@ func TestEventFDFromFileKeepsSenderMode(t *testing.T) {
 	}
 }
 
-// NewConn never changes the mode of the descriptor it adopts (another
+// ConnFromFile never changes the mode of the descriptor it adopts (another
 // process may hold the same open file description), and the Conn still
-// waits in the poller: a Recv with a deadline returns, and messages flow.
-// Before the fix NewConn made every descriptor non-blocking.
-func TestNewConnKeepsMode(t *testing.T) {
+// waits in the poller: a Receive with a deadline returns, and messages flow.
+// Before the fix NewConn (now ConnFromFile) made every descriptor non-blocking.
+func TestConnFromFileKeepsMode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	check := func(t *testing.T, mine, peer int) {
@@ -301,29 +301,29 @@ func TestNewConnKeepsMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer unix.Close(dup)
-		c, err := posix.NewConn(mine, "adopted")
+		c, err := connFromFD(mine, "adopted")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		if nonblocking(t, dup) {
-			t.Fatal("NewConn made the shared open file description non-blocking")
+			t.Fatal("ConnFromFile made the shared open file description non-blocking")
 		}
 		short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
-		err = mustReturn(t, "Recv with a deadline", func() error {
-			_, err := c.Recv(short, make([]byte, 8))
+		err = mustReturn(t, "Receive with a deadline", func() error {
+			_, err := c.Receive(short, make([]byte, 8))
 			return err
 		}, func() { unix.Write(peer, []byte{0, 0, 0, 0}) })
 		cancelShort()
 		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Recv with a deadline: %v", err)
+			t.Fatalf("Receive with a deadline: %v", err)
 		}
 		if _, err := unix.Write(peer, append([]byte{0, 0, 0, 5}, "hello"...)); err != nil {
 			t.Fatal(err)
 		}
-		got, err := c.RecvMsg(ctx)
+		got, err := c.ReceiveBytes(ctx)
 		if err != nil || string(got) != "hello" {
-			t.Fatalf("RecvMsg = %q %v", got, err)
+			t.Fatalf("ReceiveBytes = %q %v", got, err)
 		}
 		if nonblocking(t, dup) {
 			t.Fatal("the adopted descriptor became non-blocking")
@@ -379,8 +379,8 @@ func TestOpenFifoHandsOutBlocking(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := c.Recv(ctx, make([]byte, 4)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Recv with a deadline: %v", err)
+	if _, err := c.Receive(ctx, make([]byte, 4)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive with a deadline: %v", err)
 	}
 }
 
@@ -401,9 +401,9 @@ func TestSendFilesKeepsModes(t *testing.T) {
 		if err := posix.SendFiles(a, nil, f); err != nil {
 			t.Fatal(err)
 		}
-		_, files, err := posix.RecvFiles(b, make([]byte, 1), 1)
+		_, files, err := posix.ReceiveFiles(b, make([]byte, 1), 1)
 		if err != nil || len(files) != 1 {
-			t.Fatalf("RecvFiles: %v %v", files, err)
+			t.Fatalf("ReceiveFiles: %v %v", files, err)
 		}
 		files[0].Close()
 	}
@@ -468,28 +468,28 @@ func TestSendFilesKeepsModes(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("EventFD.Wait: %v", err)
 		}
-		err = mustReturn(t, "Conn.Recv with a deadline", func() error { _, err := r.Recv(ctx, make([]byte, 4)); return err },
+		err = mustReturn(t, "Conn.Receive with a deadline", func() error { _, err := r.Receive(ctx, make([]byte, 4)); return err },
 			func() { w.Send(context.Background(), nil) })
 		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Conn.Recv: %v", err)
+			t.Fatalf("Conn.Receive: %v", err)
 		}
 	})
 }
 
 // The watched mode (a blocking socket from elsewhere) carries large
 // messages both ways, with partial writes waiting for room, and Close
-// wakes a blocked Recv.
+// wakes a blocked Receive.
 func TestAdoptedBlockingSocketStream(t *testing.T) {
 	s, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := posix.NewConn(s[0], "a")
+	a, err := connFromFD(s[0], "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := posix.NewConn(s[1], "b")
+	b, err := connFromFD(s[1], "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,23 +499,23 @@ func TestAdoptedBlockingSocketStream(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 256<<10) // 4 MiB
 	errc := make(chan error, 1)
 	go func() { errc <- a.Send(ctx, big) }()
-	got, err := b.RecvMsg(ctx)
+	got, err := b.ReceiveBytes(ctx)
 	if err != nil || !bytes.Equal(got, big) {
-		t.Fatalf("RecvMsg: %d bytes, %v", len(got), err)
+		t.Fatalf("ReceiveBytes: %d bytes, %v", len(got), err)
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	go func() { _, err := b.Recv(context.Background(), make([]byte, 4)); errc <- err }()
+	go func() { _, err := b.Receive(context.Background(), make([]byte, 4)); errc <- err }()
 	time.Sleep(10 * time.Millisecond)
 	b.Close()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, os.ErrClosed) {
-			t.Fatalf("Recv on a closed Conn: %v", err)
+			t.Fatalf("Receive on a closed Conn: %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("Close did not wake a blocked Recv")
+		t.Fatal("Close did not wake a blocked Receive")
 	}
 }
 
@@ -608,7 +608,7 @@ func TestQueueFileMode(t *testing.T) {
 	if _, _, err := q.TryReceive(make([]byte, 64)); !errors.Is(err, unix.EAGAIN) {
 		t.Fatalf("TryReceive on an empty queue: %v", err)
 	}
-	nb, err := posix.OpenQueue(q.Name(), unix.O_RDONLY|unix.O_NONBLOCK, 0, nil)
+	nb, err := posix.OpenQueueFlags(q.Name(), unix.O_RDONLY|unix.O_NONBLOCK, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

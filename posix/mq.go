@@ -34,7 +34,7 @@ type QueueAttr struct {
 // Queue is an open POSIX message queue whose waits happen in the Go
 // runtime poller: Send and Receive park the calling goroutine, not an OS
 // thread, and honour their context. The descriptor that File returns has
-// the mode OpenQueue was asked for (blocking unless O_NONBLOCK), so that
+// the mode it was opened in (blocking unless O_NONBLOCK), so that
 // a process it is handed to sees what mq_open would have given it; the
 // Queue's own calls go through a private non-blocking open file
 // description of the same queue (see the package doc, "Descriptor
@@ -100,12 +100,28 @@ type nameError struct {
 func (e nameError) Error() string   { return e.err.Error() + " (" + e.errno.Error() + ")" }
 func (e nameError) Unwrap() []error { return []error{e.err, e.errno} }
 
-// OpenQueue opens or creates the queue name ("/name" or "name"), like
+// OpenQueue opens the existing queue name ("/name" or "name") for sending
+// and receiving (O_RDWR); it fails with an error matching os.ErrNotExist
+// if there is none.
+func OpenQueue(name string) (*Queue, error) {
+	return OpenQueueFlags(name, unix.O_RDWR, 0, nil)
+}
+
+// OpenOrCreateQueue opens the queue name for sending and receiving, or
+// creates it (as CreateQueue, with room for maxMsgs messages of up to
+// msgSize bytes) if there is none; mq_open(O_CREAT) does both atomically,
+// and a new queue needs no initialising. An existing queue keeps its own
+// capacity: check MaxMsgs and MsgSize.
+func OpenOrCreateQueue(name string, maxMsgs, msgSize int) (*Queue, error) {
+	return OpenQueueFlags(name, unix.O_RDWR|unix.O_CREAT, 0o600, &QueueAttr{MaxMsgs: int64(maxMsgs), MsgSize: int64(msgSize)})
+}
+
+// OpenQueueFlags opens or creates the queue name ("/name" or "name"), like
 // glibc's mq_open. flag is O_RDONLY, O_WRONLY or O_RDWR, optionally with
 // O_CREAT, O_EXCL and O_NONBLOCK. perm applies on creation; 0 means 0600.
 // attr sets the capacity on creation (nil takes the system defaults,
 // /proc/sys/fs/mqueue/msg_default and msgsize_default).
-func OpenQueue(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue, error) {
+func OpenQueueFlags(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue, error) {
 	kname, err := queueName(name)
 	if err != nil {
 		return nil, &os.PathError{Op: "mq_open", Path: name, Err: err}
@@ -121,12 +137,18 @@ func OpenQueue(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue
 	if err != nil {
 		return nil, &os.PathError{Op: "mq_open", Path: "/" + kname, Err: err}
 	}
+	return newQueue(fd, kname, "/"+kname, flag&unix.O_NONBLOCK != 0)
+}
+
+// newQueue makes a Queue of fd, which it owns: kname is the name without
+// its slash ("" if unknown), path names it in errors.
+func newQueue(fd int, kname, path string, nonblock bool) (*Queue, error) {
 	var cur abi.MqAttr
 	if err := MqGetsetattr(fd, nil, &cur); err != nil {
 		unix.Close(fd)
-		return nil, &os.PathError{Op: "mq_getattr", Path: "/" + kname, Err: err}
+		return nil, &os.PathError{Op: "mq_getattr", Path: path, Err: err}
 	}
-	p, err := adoptPollFD(fd, "mqueue:/"+kname)
+	p, err := adoptPollFD(fd, "mqueue:"+path)
 	if err != nil {
 		return nil, err
 	}
@@ -134,14 +156,40 @@ func OpenQueue(name string, flag int, perm os.FileMode, attr *QueueAttr) (*Queue
 	q.sop.init()
 	q.rop.init()
 	q.top.init()
-	q.nonblock.Store(flag&unix.O_NONBLOCK != 0)
+	q.nonblock.Store(nonblock)
 	return q, nil
+}
+
+// QueueFromFile adopts a message-queue descriptor inherited or received
+// from another process (ExtraFiles, SendFiles/ReceiveFiles, proc). It
+// duplicates the descriptor (the caller still owns f), leaves the mode of
+// the open file description as it is (a blocking descriptor stays
+// blocking for every process that shares it; the Queue does its own I/O
+// through a private non-blocking description, as OpenQueueFlags does),
+// and fails with an error matching unix.EBADF if f is not a message
+// queue. Send and Receive wait unless the descriptor is O_NONBLOCK, as
+// for OpenQueueFlags.
+//
+// A descriptor does not say reliably which name, if any, still leads to
+// its queue (the name may have been unlinked and given to another queue),
+// so the Queue has no name: Name returns "" and Unlink does nothing.
+func QueueFromFile(f *os.File) (*Queue, error) {
+	fd, err := dupFile(f)
+	if err != nil {
+		return nil, err
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		unix.Close(fd)
+		return nil, opError("fcntl(F_GETFL)", err)
+	}
+	return newQueue(fd, "", f.Name(), fl&unix.O_NONBLOCK != 0)
 }
 
 // CreateQueue creates a new queue exclusively (O_RDWR|O_CREAT|O_EXCL, mode
 // 0600) with room for maxMsgs messages of up to msgSize bytes.
 func CreateQueue(name string, maxMsgs, msgSize int) (*Queue, error) {
-	return OpenQueue(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, &QueueAttr{MaxMsgs: int64(maxMsgs), MsgSize: int64(msgSize)})
+	return OpenQueueFlags(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, &QueueAttr{MaxMsgs: int64(maxMsgs), MsgSize: int64(msgSize)})
 }
 
 // UnlinkQueue removes the queue name; queues still open stay usable until
@@ -161,8 +209,14 @@ func UnlinkQueue(name string) error {
 	return nil
 }
 
-// Name returns the queue's name with its leading slash, as glibc spells it.
-func (q *Queue) Name() string { return "/" + q.name }
+// Name returns the queue's name with its leading slash, as glibc spells
+// it; "" for a queue adopted with QueueFromFile.
+func (q *Queue) Name() string {
+	if q.name == "" {
+		return ""
+	}
+	return "/" + q.name
+}
 
 // MsgSize returns mq_msgsize: Receive needs a buffer at least this long.
 func (q *Queue) MsgSize() int { return q.msgSize }
@@ -170,16 +224,24 @@ func (q *Queue) MsgSize() int { return q.msgSize }
 // MaxMsgs returns mq_maxmsg, the queue's capacity.
 func (q *Queue) MaxMsgs() int { return q.maxMsgs }
 
-// File returns the queue's descriptor, in the mode OpenQueue was asked
-// for, for passing to a child through ExtraFiles or SCM_RIGHTS. It stays
+// File returns the queue's descriptor, in the mode it was opened in
+// (blocking unless O_NONBLOCK was asked for), for passing to a child through ExtraFiles or SCM_RIGHTS. It stays
 // owned by the Queue.
 func (q *Queue) File() *os.File { return q.p.f }
 
-// Unlink removes the queue's name.
-func (q *Queue) Unlink() error { return UnlinkQueue(q.name) }
+// Unlink removes the queue's name (UnlinkQueue); the queue lives on until
+// its last descriptor closes. A queue adopted with QueueFromFile has no
+// name to remove: Unlink returns nil.
+func (q *Queue) Unlink() error {
+	if q.name == "" {
+		return nil
+	}
+	return UnlinkQueue(q.name)
+}
 
-// Close closes the descriptor. Goroutines blocked in Send or Receive
-// return an error matching os.ErrClosed. Closing also cancels this
+// Close closes the descriptor. Goroutines blocked in Send or Receive, and
+// every later call but Close, Name and Unlink, return an error matching
+// ErrClosed (and os.ErrClosed). Closing also cancels this
 // process's mq_notify registration on the queue (kernel rule). Close is
 // idempotent.
 func (q *Queue) Close() error {
@@ -242,7 +304,7 @@ func (o *mqOp) reset() { o.buf, o.err, o.n, o.prio = nil, nil, 0, 0 }
 
 // Send queues msg with priority prio (0 to MqPrioMax-1), waiting while the
 // queue is full until ctx is done. On cancellation or deadline it returns
-// an error matching ctx.Err(); with a closed queue, os.ErrClosed. On a
+// an error matching ctx.Err(); with a closed queue, ErrClosed. On a
 // non-blocking queue a full queue gives unix.EAGAIN.
 func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	if q.nonblock.Load() {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/abi"
@@ -38,8 +39,8 @@ func TestQueueSendReceivePriorities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.CurMsgs != 5 || a.MaxMsgs != 8 || a.MsgSize != 64 || a.NonBlock {
-		t.Fatalf("Attr = %+v", a)
+	if d := cmp.Diff(posix.QueueAttr{MaxMsgs: 8, MsgSize: 64, CurMsgs: 5}, a); d != "" {
+		t.Fatalf("Attr (-want +got):\n%s", d)
 	}
 	want := []string{"high/30000", "mid/7", "low-1/1", "low-2/1", "zero/0"}
 	buf := make([]byte, q.MsgSize())
@@ -73,7 +74,7 @@ func TestQueueErrors(t *testing.T) {
 	if _, err := posix.CreateQueue(q.Name(), 2, 16); !errors.Is(err, os.ErrExist) {
 		t.Errorf("CreateQueue on existing: %v, want ErrExist", err)
 	}
-	if _, err := posix.OpenQueue("/"+ipctest.Name("absent"), unix.O_RDWR, 0, nil); !errors.Is(err, os.ErrNotExist) {
+	if _, err := posix.OpenQueueFlags("/"+ipctest.Name("absent"), unix.O_RDWR, 0, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("open absent: %v, want ErrNotExist", err)
 	}
 	// a queue opened write-only cannot receive
@@ -85,7 +86,7 @@ func TestQueueErrors(t *testing.T) {
 
 func TestQueueBadNames(t *testing.T) {
 	for _, name := range []string{"", "/", "/a/b", "a/b", "//two", "/.", "/..", "..", "/" + strings.Repeat("x", 256), "nul\x00"} {
-		_, err := posix.OpenQueue(name, unix.O_RDWR|unix.O_CREAT, 0, nil)
+		_, err := posix.OpenQueueFlags(name, unix.O_RDWR|unix.O_CREAT, 0, nil)
 		if !errors.Is(err, posix.ErrInvalidName) {
 			t.Errorf("OpenQueue(%.20q) = %v, want ErrInvalidName", name, err)
 		}
@@ -496,7 +497,7 @@ func TestQueueNotifySignal(t *testing.T) {
 
 func init() {
 	testenv.RegisterChild("mq-notify-busy", func(args []string) int {
-		q, err := posix.OpenQueue(args[0], unix.O_RDONLY, 0, nil)
+		q, err := posix.OpenQueueFlags(args[0], unix.O_RDONLY, 0, nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -552,8 +553,9 @@ func TestListQueues(t *testing.T) {
 	for _, qi := range qs {
 		if "/"+qi.Name == q.Name() {
 			found = true
-			if qi.QSize != 8 || qi.Mode != 0o600 || qi.NotifyPID != 0 {
-				t.Errorf("QueueInfo = %+v, want QSize 8, mode 0600", qi)
+			want := posix.QueueInfo{Name: qi.Name, QSize: 8, Mode: 0o600, UID: uint32(os.Geteuid()), GID: uint32(os.Getegid()), ModTime: qi.ModTime}
+			if d := cmp.Diff(want, qi); d != "" {
+				t.Errorf("QueueInfo (-want +got):\n%s", d)
 			}
 		}
 	}
@@ -620,5 +622,78 @@ func TestQueueBlockedSendWakes(t *testing.T) {
 	}
 	if n, _, err := other.Receive(ctx, buf); err != nil || string(buf[:n]) != "second" {
 		t.Fatalf("Receive = %q %v", buf[:n], err)
+	}
+}
+
+// QueueFromFile adopts a queue's descriptor without its name and leaves the
+// descriptor's mode alone; anything but a queue is refused with EBADF.
+func TestQueueFromFile(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, 4, 32)
+	a, err := posix.QueueFromFile(q.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Name() != "" || a.MsgSize() != 32 || a.MaxMsgs() != 4 {
+		t.Errorf("adopted: name %q msgsize %d maxmsgs %d", a.Name(), a.MsgSize(), a.MaxMsgs())
+	}
+	if err := q.Send(ctx, []byte("hi"), 3); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	if n, prio, err := a.Receive(ctx, buf); err != nil || string(buf[:n]) != "hi" || prio != 3 {
+		t.Fatalf("Receive through the adopted queue: %q %d %v", buf[:n], prio, err)
+	}
+	if _, _, err := a.TryReceive(buf); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("TryReceive on an empty queue: %v, want EAGAIN", err)
+	}
+	if fileNonblocking(t, a.File()) || fileNonblocking(t, q.File()) {
+		t.Error("adopting the queue made its open file description non-blocking")
+	}
+	if err := a.Unlink(); err != nil {
+		t.Errorf("Unlink of a nameless queue: %v, want nil", err)
+	}
+	if _, err := posix.OpenQueue(q.Name()); err != nil {
+		t.Errorf("the adopted queue's Unlink removed the name: %v", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if _, err := posix.QueueFromFile(r); !errors.Is(err, unix.EBADF) {
+		t.Errorf("QueueFromFile(pipe): %v, want EBADF", err)
+	}
+}
+
+// OpenQueue opens only an existing queue; OpenOrCreateQueue creates once.
+func TestOpenQueueAndOpenOrCreate(t *testing.T) {
+	name := "/" + ipctest.Name("mq")
+	if _, err := posix.OpenQueue(name); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenQueue of a missing queue: %v, want os.ErrNotExist", err)
+	}
+	a, err := posix.OpenOrCreateQueue(name, 3, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer posix.UnlinkQueue(name)
+	defer a.Close()
+	b, err := posix.OpenOrCreateQueue(name, 9, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.MaxMsgs() != 3 || b.MsgSize() != 16 {
+		t.Errorf("second OpenOrCreateQueue: %d×%d, want the creator's 3×16", b.MaxMsgs(), b.MsgSize())
+	}
+	c, err := posix.OpenQueue(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := posix.CreateQueue(name, 3, 16); !errors.Is(err, os.ErrExist) {
+		t.Errorf("CreateQueue of an existing name: %v, want os.ErrExist", err)
 	}
 }

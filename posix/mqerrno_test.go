@@ -37,7 +37,7 @@ func TestQueueNameErrnos(t *testing.T) {
 		if len(short) > 12 {
 			short = fmt.Sprintf("%s…(%d bytes)", short[:6], len(short))
 		}
-		_, oerr := posix.OpenQueue(tc.name, unix.O_RDWR|unix.O_CREAT, 0o600, nil)
+		_, oerr := posix.OpenQueueFlags(tc.name, unix.O_RDWR|unix.O_CREAT, 0o600, nil)
 		uerr := posix.UnlinkQueue(tc.name)
 		for op, err := range map[string]error{"OpenQueue": oerr, "UnlinkQueue": uerr} {
 			if !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, tc.errno) {
@@ -46,7 +46,7 @@ func TestQueueNameErrnos(t *testing.T) {
 		}
 	}
 	for _, op := range []func() error{
-		func() error { _, err := posix.OpenQueue("/", unix.O_RDWR|unix.O_CREAT, 0o600, nil); return err },
+		func() error { _, err := posix.OpenQueueFlags("/", unix.O_RDWR|unix.O_CREAT, 0o600, nil); return err },
 		func() error { return posix.UnlinkQueue("/") },
 	} {
 		if err := op(); !errors.Is(err, posix.ErrInvalidName) || errors.Is(err, os.ErrNotExist) {
@@ -55,7 +55,7 @@ func TestQueueNameErrnos(t *testing.T) {
 	}
 	// The longest legal name still works.
 	name := "/" + strings.Repeat("q", 255)
-	q, err := posix.OpenQueue(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
+	q, err := posix.OpenQueueFlags(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
 	if err != nil {
 		t.Fatalf("a 255-byte name: %v", err)
 	}
@@ -87,7 +87,7 @@ func init() {
 // Another user unlinking a queue gets EACCES, as from glibc's mq_unlink,
 // which turns the kernel's EPERM (the sticky /dev/mqueue directory:
 // may_delete) into EACCES (sysdeps/unix/sysv/linux/mq_unlink.c), as
-// ShmUnlink does for shm_unlink. Before the fix UnlinkQueue returned
+// UnlinkShm does for shm_unlink. Before the fix UnlinkQueue returned
 // EPERM.
 func TestUnlinkQueueAsOtherUserIsEACCES(t *testing.T) {
 	q := newQueue(t, 2, 16)
@@ -103,7 +103,7 @@ func TestUnlinkQueueAsOtherUserIsEACCES(t *testing.T) {
 		t.Fatalf("UnlinkQueue of root's queue as nobody: %s, want EACCES", got)
 	}
 	// The queue is still there.
-	again, err := posix.OpenQueue(q.Name(), unix.O_RDONLY, 0, nil)
+	again, err := posix.OpenQueueFlags(q.Name(), unix.O_RDONLY, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // openFlags are added to every open of named shared memory and files by
-// this package (ShmOpen, OpenShm, CreateShm, the SharedFile functions) and
+// this package (OpenShmFlags, OpenShm, CreateShm, the SharedFile functions) and
 // by the named semaphores:
 //   - O_NOFOLLOW: a symbolic link planted at the name is not followed
 //     (ELOOP), as glibc's shm_open does;

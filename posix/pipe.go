@@ -22,9 +22,9 @@ const MaxFrame = 1<<31 - 1
 // part-way through a message: the stream would no longer be framed.
 var ErrBrokenStream = errors.New("posix: stream broken by a cancelled partial send")
 
-// MsgSizeError is returned by Recv when the next message does not fit in
-// the buffer. The message stays queued: call Recv again with a buffer of
-// at least Size bytes (or use RecvMsg).
+// MsgSizeError is returned by Receive when the next message does not fit in
+// the buffer. The message stays queued: call Receive again with a buffer of
+// at least Size bytes (or use ReceiveBytes).
 type MsgSizeError struct{ Size int }
 
 func (e *MsgSizeError) Error() string {
@@ -81,12 +81,12 @@ func Pipe(duplex bool) (r, w *Conn, err error) {
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		return nil, nil, opError("pipe2", err)
 	}
-	r, err = NewConn(fds[0], "pipe")
+	r, err = newConn(fds[0], "pipe", false)
 	if err != nil {
 		unix.Close(fds[1])
 		return nil, nil, err
 	}
-	w, err = NewConn(fds[1], "pipe")
+	w, err = newConn(fds[1], "pipe", false)
 	if err != nil {
 		r.Close()
 		return nil, nil, err
@@ -94,20 +94,27 @@ func Pipe(duplex bool) (r, w *Conn, err error) {
 	return r, w, nil
 }
 
-// NewConn adopts fd (a pipe end, FIFO, or stream socket) and waits for it
-// in the runtime poller. The Conn owns fd. It never changes fd's mode
-// (O_NONBLOCK belongs to the open file description, which other processes
-// holding the same descriptor share): a blocking pipe or FIFO end gets a
-// private non-blocking open file description for the Conn's own I/O
-// (reopened through /proc/self/fd; only where that fails, for want of
-// /proc or for a pipe of another user, is fd itself made non-blocking); a
-// blocking socket is watched through private epoll instances and read and
-// written with MSG_DONTWAIT.
-func NewConn(fd int, name string) (*Conn, error) {
-	return newConn(fd, name, false)
+// ConnFromFile adopts a pipe end, FIFO or stream socket inherited or
+// received from another process (ExtraFiles, ReceiveFiles, proc), or any
+// such *os.File of this process (os.Pipe, net.UnixConn.File). It
+// duplicates the descriptor (the caller still owns f, and should close it
+// when done) and waits for it in the runtime poller. It never changes the
+// mode of the open file description (O_NONBLOCK belongs to it, and other
+// processes holding the same description share it): a blocking pipe or
+// FIFO end gets a private non-blocking open file description for the
+// Conn's own I/O (reopened through /proc/self/fd; only where that fails,
+// for want of /proc or for a pipe of another user, is the description
+// itself made non-blocking); a blocking socket is watched through private
+// epoll instances and read and written with MSG_DONTWAIT.
+func ConnFromFile(f *os.File) (*Conn, error) {
+	fd, err := dupFile(f)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(fd, f.Name(), false)
 }
 
-// newConn is NewConn; fresh means fd was just created here in non-blocking
+// newConn makes a Conn of fd, which it owns; fresh means fd was just created here in non-blocking
 // mode and nobody else holds it (it is registered, then made blocking).
 func newConn(fd int, name string, fresh bool) (*Conn, error) {
 	var st unix.Stat_t
@@ -138,10 +145,11 @@ func newConn(fd int, name string, fresh bool) (*Conn, error) {
 // made in (blocking for Pipe and OpenFifo), to hand to another process
 // through ExtraFiles or SendFiles. It stays owned by c. The Conn's own I/O
 // may go through a private open file description of the same pipe (see
-// NewConn), so do not mix reads through File with the Conn's Recv.
+// ConnFromFile), so do not mix reads through File with the Conn's Receive.
 func (c *Conn) File() *os.File { return c.p.f }
 
-// Close closes the descriptor; blocked calls return os.ErrClosed.
+// Close closes the descriptor; blocked calls, and every later call, return
+// an error matching ErrClosed (and os.ErrClosed). Close is idempotent.
 func (c *Conn) Close() error { return opError("close", c.p.close()) }
 
 type frameWriter struct {
@@ -223,7 +231,7 @@ func (c *Conn) send(ctx context.Context, msg []byte) error {
 	case <-done:
 		return ctx.Err()
 	case <-c.p.closed:
-		return os.ErrClosed
+		return ErrClosed
 	}
 	defer func() { <-c.p.wsem }()
 	if c.broken.Load() {
@@ -253,7 +261,7 @@ type frameReader struct {
 	buf  []byte
 	err  error
 	fn   func(uintptr) bool
-	// partial holds the body bytes an interrupted Recv had read
+	// partial holds the body bytes an interrupted Receive had read
 	partial []byte
 }
 
@@ -323,11 +331,11 @@ func (r *frameReader) readSome(fd uintptr, b []byte) (int, error) {
 	return int(n), nil
 }
 
-// Recv reads the next message into buf and returns its length, waiting
+// Receive reads the next message into buf and returns its length, waiting
 // until ctx is done. At the end of the stream it returns io.EOF. A message
-// longer than buf gives a *MsgSizeError and stays queued. A Recv cancelled
-// part-way keeps what it read, and the next Recv continues the message.
-func (c *Conn) Recv(ctx context.Context, buf []byte) (int, error) {
+// longer than buf gives a *MsgSizeError and stays queued. A Receive cancelled
+// part-way keeps what it read, and the next Receive continues the message.
+func (c *Conn) Receive(ctx context.Context, buf []byte) (int, error) {
 	n, err := c.recv(ctx, buf)
 	if err != nil && err != io.EOF {
 		return n, opError("recv", err)
@@ -349,7 +357,7 @@ func (c *Conn) recv(ctx context.Context, buf []byte) (int, error) {
 	case <-done:
 		return 0, ctx.Err()
 	case <-c.p.closed:
-		return 0, os.ErrClosed
+		return 0, ErrClosed
 	}
 	defer func() { <-c.p.rsem }()
 	r := &c.r
@@ -358,7 +366,7 @@ func (c *Conn) recv(ctx context.Context, buf []byte) (int, error) {
 	}
 	if r.boff > 0 {
 		// continuing a message whose first part an earlier, interrupted
-		// Recv read (and saved)
+		// Receive read (and saved)
 		copy(buf, r.partial[:r.boff])
 	}
 	r.buf, r.err = buf, nil
@@ -384,9 +392,9 @@ func (c *Conn) recv(ctx context.Context, buf []byte) (int, error) {
 	return n, nil
 }
 
-// RecvMsg reads the next message into a new slice of its exact size.
-func (c *Conn) RecvMsg(ctx context.Context) ([]byte, error) {
-	n, err := c.Recv(ctx, nil)
+// ReceiveBytes reads the next message into a new slice of its exact size.
+func (c *Conn) ReceiveBytes(ctx context.Context) ([]byte, error) {
+	_, err := c.Receive(ctx, nil)
 	if err == nil {
 		return []byte{}, nil // an empty message
 	}
@@ -395,7 +403,7 @@ func (c *Conn) RecvMsg(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	buf := make([]byte, se.Size)
-	n, err = c.Recv(ctx, buf)
+	n, err := c.Receive(ctx, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +426,7 @@ func (o *pollOp) poll(fd uintptr) bool {
 	}
 }
 
-// Poll reports whether Recv would not wait: a message (or part of one) is
+// Poll reports whether Receive would not wait: a message (or part of one) is
 // readable, or the peer has closed. It waits until that is true or ctx is
 // done (then it returns false and ctx's error), like Python's
 // Connection.poll(timeout).
@@ -429,7 +437,7 @@ func (c *Conn) Poll(ctx context.Context) (bool, error) {
 	case <-done:
 		return false, ctx.Err()
 	case <-c.p.closed:
-		return false, opError("poll", os.ErrClosed)
+		return false, opError("poll", ErrClosed)
 	}
 	defer func() { <-c.p.rsem }()
 	if c.r.hoff > 0 {

@@ -42,27 +42,27 @@ func TestPipeDuplexAndSimplex(t *testing.T) {
 				done <- nil
 			}()
 			buf := make([]byte, 8)
-			if n, err := a.Recv(ctx, buf); err != nil || string(buf[:n]) != "one" {
-				t.Fatalf("Recv = %q %v", buf[:n], err)
+			if n, err := a.Receive(ctx, buf); err != nil || string(buf[:n]) != "one" {
+				t.Fatalf("Receive = %q %v", buf[:n], err)
 			}
 			if ok, err := a.Poll(ctx); !ok || err != nil {
 				t.Fatalf("Poll = %v %v", ok, err)
 			}
-			if n, err := a.Recv(ctx, buf); err != nil || n != 0 {
+			if n, err := a.Receive(ctx, buf); err != nil || n != 0 {
 				t.Fatalf("empty message: %d %v", n, err)
 			}
 			// Too small a buffer: the message stays queued.
-			_, err = a.Recv(ctx, buf)
+			_, err = a.Receive(ctx, buf)
 			var se *posix.MsgSizeError
 			if !errors.As(err, &se) || se.Size != len(big) || !errors.Is(err, unix.EMSGSIZE) {
-				t.Fatalf("Recv into small buffer: %v", err)
+				t.Fatalf("Receive into small buffer: %v", err)
 			}
-			got, err := a.RecvMsg(ctx)
+			got, err := a.ReceiveBytes(ctx)
 			if err != nil || !bytes.Equal(got, big) {
-				t.Fatalf("RecvMsg: %d bytes, %v", len(got), err)
+				t.Fatalf("ReceiveBytes: %d bytes, %v", len(got), err)
 			}
-			if n, err := a.Recv(ctx, buf); err != nil || string(buf[:n]) != "last" {
-				t.Fatalf("Recv = %q %v", buf[:n], err)
+			if n, err := a.Receive(ctx, buf); err != nil || string(buf[:n]) != "last" {
+				t.Fatalf("Receive = %q %v", buf[:n], err)
 			}
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -71,7 +71,7 @@ func TestPipeDuplexAndSimplex(t *testing.T) {
 				if err := a.Send(ctx, []byte("back")); err != nil {
 					t.Fatal(err)
 				}
-				if n, err := b.Recv(ctx, buf); err != nil || string(buf[:n]) != "back" {
+				if n, err := b.Receive(ctx, buf); err != nil || string(buf[:n]) != "back" {
 					t.Fatalf("reverse: %q %v", buf[:n], err)
 				}
 			}
@@ -81,13 +81,13 @@ func TestPipeDuplexAndSimplex(t *testing.T) {
 				t.Fatalf("Poll on empty = %v %v", ok, err)
 			}
 			cancel()
-			// Peer closed: Poll is true, Recv reports EOF.
+			// Peer closed: Poll is true, Receive reports EOF.
 			b.Close()
 			if ok, _ := a.Poll(ctx); !ok {
 				t.Fatal("Poll after peer close = false")
 			}
-			if _, err := a.Recv(ctx, buf); err != io.EOF {
-				t.Fatalf("Recv after peer close: %v, want EOF", err)
+			if _, err := a.Receive(ctx, buf); err != io.EOF {
+				t.Fatalf("Receive after peer close: %v, want EOF", err)
 			}
 			if duplex { // writing to a closed peer fails; the process lives on
 				if err := a.Send(ctx, []byte("x")); !errors.Is(err, unix.EPIPE) {
@@ -107,7 +107,7 @@ func TestPipeCancel(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { _, err := a.Recv(ctx, make([]byte, 8)); errc <- err }()
+	go func() { _, err := a.Receive(ctx, make([]byte, 8)); errc <- err }()
 	time.Sleep(30 * time.Millisecond)
 	cancel()
 	select {
@@ -116,7 +116,7 @@ func TestPipeCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatal("Recv ignored cancellation")
+		t.Fatal("Receive ignored cancellation")
 	}
 	// A Send cancelled part-way breaks the sending side. Cancel only once
 	// part of the 8 MiB message (far more than the socket buffer) has
@@ -155,16 +155,16 @@ func TestPipeAllocs(t *testing.T) {
 		if err := a.Send(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.Recv(ctx, buf); err != nil {
+		if _, err := b.Receive(ctx, buf); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("Pipe Send+Recv: %v allocs/op, want 0", allocs)
+		t.Errorf("Pipe Send+Receive: %v allocs/op, want 0", allocs)
 	}
 }
 
-func BenchmarkPipeSendRecv(b *testing.B) {
+func BenchmarkPipeSendReceive(b *testing.B) {
 	x, y, err := posix.Pipe(true)
 	if err != nil {
 		b.Fatal(err)
@@ -176,20 +176,20 @@ func BenchmarkPipeSendRecv(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		x.Send(ctx, msg)
-		y.Recv(ctx, buf)
+		y.Receive(ctx, buf)
 	}
 }
 
 // Python's multiprocessing.connection reads the same framing.
 func TestPipePythonConnection(t *testing.T) {
 	py := testenv.Python(t, "multiprocessing.connection")
-	// A socket pair whose Go end is adopted by NewConn (non-blocking, in
+	// A socket pair whose Go end is adopted by ConnFromFile (non-blocking, in
 	// the poller) and whose other end stays blocking for Python.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := posix.NewConn(fds[0], "to-python")
+	a, err := connFromFD(fds[0], "to-python")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ c.send_bytes(m[::-1] + b" from python")
 	if err := a.Send(ctx, []byte("olleh")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.RecvMsg(ctx)
+	got, err := a.ReceiveBytes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,12 +257,12 @@ func TestFifo(t *testing.T) {
 	if err := w.Send(ctx, []byte("through the fifo")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.RecvMsg(ctx)
+	got, err := r.ReceiveBytes(ctx)
 	if err != nil || string(got) != "through the fifo" {
-		t.Fatalf("RecvMsg = %q %v", got, err)
+		t.Fatalf("ReceiveBytes = %q %v", got, err)
 	}
 	w.Close()
-	if _, err := r.RecvMsg(ctx); err != io.EOF {
+	if _, err := r.ReceiveBytes(ctx); err != io.EOF {
 		t.Fatalf("after writer closed: %v", err)
 	}
 	r.Close()
@@ -355,9 +355,9 @@ func init() {
 			return fail("%v", err)
 		}
 		buf := make([]byte, 16)
-		n, files, err := posix.RecvFiles(c.(*net.UnixConn), buf, 4)
+		n, files, err := posix.ReceiveFiles(c.(*net.UnixConn), buf, 4)
 		if err != nil || len(files) != 2 || string(buf[:n]) != "take these" {
-			return fail("RecvFiles: %q %d %v", buf[:n], len(files), err)
+			return fail("ReceiveFiles: %q %d %v", buf[:n], len(files), err)
 		}
 		size, err := posix.CheckSealed(files[0], 0)
 		if err != nil {
@@ -456,7 +456,7 @@ func TestPassMemfdToChild(t *testing.T) {
 	}
 }
 
-func TestRecvFilesTruncated(t *testing.T) {
+func TestReceiveFilesTruncated(t *testing.T) {
 	testenv.SkipUnderEmulation(t, "qemu-user gives the host kernel a control buffer twice the guest's, so SCM_RIGHTS truncates at other sizes")
 	a, b, err := posix.SocketPair()
 	if err != nil {
@@ -468,23 +468,23 @@ func TestRecvFilesTruncated(t *testing.T) {
 	if err := posix.SendFiles(a, nil, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	_, files, err := posix.RecvFiles(b, make([]byte, 4), 1)
+	_, files, err := posix.ReceiveFiles(b, make([]byte, 4), 1)
 	if !errors.Is(err, posix.ErrTruncatedRights) || files != nil {
-		t.Fatalf("RecvFiles with room for 1 of 3: %v %v", files, err)
+		t.Fatalf("ReceiveFiles with room for 1 of 3: %v %v", files, err)
 	}
 	if after := fdCount(t); after != before {
 		t.Errorf("truncated receive leaked %d descriptors", after-before)
 	}
 }
 
-// A Recv interrupted in the middle of a message keeps what it read; the
-// next Recv, into another buffer, returns the whole message intact.
-func TestPipeRecvResumesAfterCancel(t *testing.T) {
+// A Receive interrupted in the middle of a message keeps what it read; the
+// next Receive, into another buffer, returns the whole message intact.
+func TestPipeReceiveResumesAfterCancel(t *testing.T) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := posix.NewConn(fds[0], "r")
+	r, err := connFromFD(fds[0], "r")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,16 +496,16 @@ func TestPipeRecvResumesAfterCancel(t *testing.T) {
 	first := make([]byte, 16)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := r.Recv(ctx, first); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Recv of half a message: %v", err)
+	if _, err := r.Receive(ctx, first); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive of half a message: %v", err)
 	}
 	for i := range first {
 		first[i] = 'X' // the caller reuses its buffer
 	}
 	unix.Write(fds[1], msg[5:])
 	second := make([]byte, 10)
-	n, err := r.Recv(context.Background(), second)
+	n, err := r.Receive(context.Background(), second)
 	if err != nil || string(second[:n]) != string(msg) {
-		t.Fatalf("resumed Recv = %q %v", second[:n], err)
+		t.Fatalf("resumed Receive = %q %v", second[:n], err)
 	}
 }

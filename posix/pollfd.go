@@ -123,9 +123,7 @@ func newPollFDBlocking(fd int, name string) (*pollFD, error) {
 		return nil, err
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err == nil && serr != nil {
-		err = serr
-	} else if err != nil {
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err != nil {
 		serr = err
 	}
 	if serr != nil {
@@ -272,14 +270,11 @@ func (p *pollFD) closeAll() error {
 
 // close closes the descriptor; in-flight calls return ErrClosed. Idempotent.
 func (p *pollFD) close() error {
-	err := os.ErrClosed
+	var err error
 	p.once.Do(func() {
 		close(p.closed)
 		err = p.closeAll()
 	})
-	if err == os.ErrClosed {
-		return nil
-	}
 	return err
 }
 
@@ -309,7 +304,7 @@ func (p *pollFD) acquire(ctx context.Context, write bool) error {
 	case <-done:
 		return ctx.Err()
 	case <-p.closed:
-		return os.ErrClosed
+		return ErrClosed
 	}
 }
 
@@ -344,7 +339,7 @@ func (p *pollFD) wait(ctx context.Context, write bool, fn func(uintptr) bool) er
 	case <-done:
 		return ctx.Err()
 	case <-p.closed:
-		return os.ErrClosed
+		return ErrClosed
 	}
 	defer func() { <-sem }()
 	return p.waitHeld(ctx, write, fn)
@@ -383,7 +378,7 @@ func (p *pollFD) rawWait(write bool, fn func(uintptr) bool) error {
 	return err
 }
 
-// closedErr maps the poller's "use of closed file" to os.ErrClosed.
+// closedErr maps the poller's "use of closed file" to ErrClosed.
 func (p *pollFD) closedErr(err error) error {
 	if err == nil {
 		return nil
@@ -391,7 +386,7 @@ func (p *pollFD) closedErr(err error) error {
 	select {
 	case <-p.closed:
 		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			return os.ErrClosed
+			return ErrClosed
 		}
 	default:
 	}

@@ -27,7 +27,7 @@ func goSegment(t *testing.T) (string, *posix.Mapping) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := posix.ShmUnlink(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := posix.UnlinkShm(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Error(err)
 		}
 	})
@@ -134,7 +134,7 @@ func python313() string {
 func TestInteropPythonCreate(t *testing.T) {
 	py := testenv.Python(t, "multiprocessing.shared_memory")
 	name := ipctest.Name("pycreate")
-	t.Cleanup(func() { posix.ShmUnlink(name) })
+	t.Cleanup(func() { posix.UnlinkShm(name) })
 	cmd := exec.Command(py, pyPeer(), "create", name)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
@@ -146,7 +146,7 @@ func TestInteropPythonCreate(t *testing.T) {
 	peer := newLineReader(t, stdout)
 	peer.expect("READY")
 	// Python passes "/name" to shm_open; Go finds it under both spellings.
-	shm, err := posix.ShmOpen("/"+name, unix.O_RDWR, 0)
+	shm, err := posix.OpenShmFlags("/"+name, unix.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -22,9 +23,27 @@ import (
 // name cannot block the caller; then anything but a regular file is
 // refused (a *NotRegularError, matching unix.EINVAL).
 type SharedMemory struct {
-	name string // POSIX shm name without leading slashes; "" otherwise
-	path string // the file's path; "" for memfds and adopted descriptors
-	f    *os.File
+	name   string // POSIX shm name without leading slashes; "" otherwise
+	path   string // the file's path; "" for memfds and adopted descriptors
+	f      *os.File
+	closed atomic.Bool
+}
+
+// closedErr turns the error of an operation on s.f into one matching
+// ErrClosed once s is closed (os.File's own says only os.ErrClosed).
+func (s *SharedMemory) closedErr(op string, err error) error {
+	if err != nil && s.closed.Load() {
+		return &os.PathError{Op: op, Path: s.Name(), Err: ErrClosed}
+	}
+	return err
+}
+
+// usable fails with ErrClosed once s is closed.
+func (s *SharedMemory) usable(op string) error {
+	if s.closed.Load() {
+		return &os.PathError{Op: op, Path: s.Name(), Err: ErrClosed}
+	}
+	return nil
 }
 
 // ShmPath returns the file that shm_open(name) names, applying glibc's
@@ -36,13 +55,13 @@ func ShmPath(name string) (string, error) {
 	return shmname.Path(name, "")
 }
 
-// ShmOpen opens or creates the shared-memory object name like glibc's
+// OpenShmFlags opens or creates the shared-memory object name like glibc's
 // shm_open: open("/dev/shm/NAME", flag|O_NOFOLLOW|O_CLOEXEC, perm). flag
 // is O_RDONLY or O_RDWR, optionally with O_CREAT, O_EXCL (exclusive
 // create) and O_TRUNC. perm applies on creation, less the umask; 0 means
 // 0600. Unlike glibc it never blocks on a FIFO planted at the name and
 // refuses anything but a regular file (see SharedMemory).
-func ShmOpen(name string, flag int, perm os.FileMode) (*SharedMemory, error) {
+func OpenShmFlags(name string, flag int, perm os.FileMode) (*SharedMemory, error) {
 	path, err := ShmPath(name)
 	if err != nil {
 		return nil, &os.PathError{Op: "shm_open", Path: name, Err: err}
@@ -58,10 +77,10 @@ func ShmOpen(name string, flag int, perm os.FileMode) (*SharedMemory, error) {
 }
 
 // OpenShm opens the existing shared-memory object name for reading and
-// writing (ShmOpen(name, O_RDWR, 0)); it fails with an error matching
+// writing (OpenShmFlags(name, O_RDWR, 0)); it fails with an error matching
 // os.ErrNotExist if there is none.
 func OpenShm(name string) (*SharedMemory, error) {
-	return ShmOpen(name, unix.O_RDWR, 0)
+	return OpenShmFlags(name, unix.O_RDWR, 0)
 }
 
 // CreateShm creates a new object exclusively (O_RDWR|O_CREAT|O_EXCL, mode
@@ -71,7 +90,7 @@ func CreateShm(name string, size int64) (*SharedMemory, error) {
 	if size < 0 {
 		return nil, &os.PathError{Op: "shm_open", Path: name, Err: fmt.Errorf("%w: negative size %d", unix.EINVAL, size)}
 	}
-	s, err := ShmOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600)
+	s, err := OpenShmFlags(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +102,9 @@ func CreateShm(name string, size int64) (*SharedMemory, error) {
 	return s, nil
 }
 
-// ShmUnlink removes the object name, like glibc's shm_unlink (EPERM is
+// UnlinkShm removes the object name, like glibc's shm_unlink (EPERM is
 // reported as EACCES, as glibc does).
-func ShmUnlink(name string) error {
+func UnlinkShm(name string) error {
 	path, err := ShmPath(name)
 	if err != nil {
 		return &os.PathError{Op: "shm_unlink", Path: name, Err: err}
@@ -150,7 +169,7 @@ func OpenSharedFileFlags(path string, flag int, perm os.FileMode) (*SharedMemory
 }
 
 // SharedMemoryFromFile adopts a descriptor received from another process
-// (ExtraFiles, SendFiles/RecvFiles): a memfd, a shm object or a file. It
+// (ExtraFiles, SendFiles/ReceiveFiles): a memfd, a shm object or a file. It
 // duplicates the descriptor (the caller still owns f) and refuses anything
 // but a regular file. Call CheckSealed before trusting its size, or map
 // it and Guard the accesses while the mapping is Truncatable.
@@ -198,12 +217,15 @@ func (s *SharedMemory) File() *os.File { return s.f }
 
 // Truncate sets the object's size (ftruncate).
 func (s *SharedMemory) Truncate(size int64) error {
-	return s.f.Truncate(size)
+	if err := s.usable("truncate"); err != nil {
+		return err
+	}
+	return s.closedErr("truncate", s.f.Truncate(size))
 }
 
 // Size returns the object's current size (fstat st_size).
 func (s *SharedMemory) Size() (int64, error) {
-	fi, err := s.f.Stat()
+	fi, err := s.Stat()
 	if err != nil {
 		return 0, err
 	}
@@ -211,19 +233,37 @@ func (s *SharedMemory) Size() (int64, error) {
 }
 
 // Stat returns the object's file information (size, mode, owner in Sys()).
-func (s *SharedMemory) Stat() (os.FileInfo, error) { return s.f.Stat() }
+func (s *SharedMemory) Stat() (os.FileInfo, error) {
+	if err := s.usable("stat"); err != nil {
+		return nil, err
+	}
+	fi, err := s.f.Stat()
+	return fi, s.closedErr("stat", err)
+}
 
 // Seals returns the seals set on the object (F_GET_SEALS); see Seals.
-func (s *SharedMemory) Seals() (Seal, error) { return Seals(s.f) }
+func (s *SharedMemory) Seals() (Seal, error) {
+	if err := s.usable("fcntl"); err != nil {
+		return 0, err
+	}
+	seals, err := Seals(s.f)
+	return seals, s.closedErr("fcntl", err)
+}
 
 // CheckSealed verifies that the object is sealed against resizing (and
 // carries the seals in want) and returns the size it can trust; see
 // CheckSealed.
-func (s *SharedMemory) CheckSealed(want Seal) (int64, error) { return CheckSealed(s.f, want) }
+func (s *SharedMemory) CheckSealed(want Seal) (int64, error) {
+	if err := s.usable("fcntl"); err != nil {
+		return 0, err
+	}
+	size, err := CheckSealed(s.f, want)
+	return size, s.closedErr("fcntl", err)
+}
 
 // Map maps the whole object (its current size, which must be positive)
 // with flags; see Map. The mapping is Truncatable unless the object is
-// sealed against shrinking.
+// sealed against shrinking. The mapping stays valid after s is closed.
 func (s *SharedMemory) Map(flags MapFlag) (*Mapping, error) {
 	size, err := s.Size()
 	if err != nil {
@@ -232,17 +272,19 @@ func (s *SharedMemory) Map(flags MapFlag) (*Mapping, error) {
 	if size > math.MaxInt {
 		return nil, opError("mmap", unix.EOVERFLOW)
 	}
-	return Map(s.f, 0, int(size), flags)
+	m, err := Map(s.f, 0, int(size), flags)
+	return m, s.closedErr("mmap", err)
 }
 
 // Unlink removes the name the object was opened or created by (shm_unlink
 // for a shm object, unlink(2) for a file); mappings and descriptors stay
-// valid. An object without a name (a memfd, an adopted descriptor) has
+// valid. It acts on the name, not the descriptor, so it works after Close
+// too. An object without a name (a memfd, an adopted descriptor) has
 // nothing to remove: Unlink returns nil.
 func (s *SharedMemory) Unlink() error {
 	switch {
 	case s.name != "":
-		return ShmUnlink(s.name)
+		return UnlinkShm(s.name)
 	case s.path != "":
 		if err := unix.Unlink(s.path); err != nil {
 			return &os.PathError{Op: "unlink", Path: s.path, Err: err}
@@ -251,8 +293,13 @@ func (s *SharedMemory) Unlink() error {
 	return nil
 }
 
-// Close closes the descriptor; mappings stay valid. Idempotent.
+// Close closes the descriptor; mappings stay valid. Every later call but
+// Close (which returns nil), Name, Path and Unlink fails with an error
+// matching ErrClosed (and os.ErrClosed).
 func (s *SharedMemory) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
 	if err := s.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
 	}

@@ -25,7 +25,7 @@ func newShm(t *testing.T, size int64) *posix.SharedMemory {
 	}
 	t.Cleanup(func() {
 		s.Close()
-		if err := posix.ShmUnlink(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := posix.UnlinkShm(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Error(err)
 		}
 	})
@@ -35,11 +35,11 @@ func newShm(t *testing.T, size int64) *posix.SharedMemory {
 func TestShmOpenLikeGlibc(t *testing.T) {
 	name := ipctest.Name("shm")
 	// Leading slashes are stripped, as glibc does ("//name" is "name").
-	s, err := posix.ShmOpen("//"+name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0)
+	s, err := posix.OpenShmFlags("//"+name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer posix.ShmUnlink(name)
+	defer posix.UnlinkShm(name)
 	defer s.Close()
 	if s.Name() != name {
 		t.Errorf("Name() = %q", s.Name())
@@ -57,7 +57,7 @@ func TestShmOpenLikeGlibc(t *testing.T) {
 		t.Error("descriptor lacks FD_CLOEXEC")
 	}
 	// Exclusive create fails on an existing object.
-	if _, err := posix.ShmOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0); !errors.Is(err, os.ErrExist) {
+	if _, err := posix.OpenShmFlags(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0); !errors.Is(err, os.ErrExist) {
 		t.Errorf("exclusive create of existing: %v", err)
 	}
 	// Resize and stat.
@@ -73,13 +73,13 @@ func TestShmOpenLikeGlibc(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove("/dev/shm/" + link)
-	if _, err := posix.ShmOpen(link, unix.O_RDWR, 0); !errors.Is(err, unix.ELOOP) {
-		t.Errorf("ShmOpen through a symlink: %v, want ELOOP", err)
+	if _, err := posix.OpenShmFlags(link, unix.O_RDWR, 0); !errors.Is(err, unix.ELOOP) {
+		t.Errorf("OpenShmFlags through a symlink: %v, want ELOOP", err)
 	}
-	if err := posix.ShmUnlink(name); err != nil {
+	if err := posix.UnlinkShm(name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := posix.ShmOpen(name, unix.O_RDWR, 0); !errors.Is(err, os.ErrNotExist) {
+	if _, err := posix.OpenShmFlags(name, unix.O_RDWR, 0); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("open after unlink: %v", err)
 	}
 }
@@ -96,15 +96,15 @@ func TestShmBadNames(t *testing.T) {
 		{"/.", unix.EINVAL}, {"/..", unix.EINVAL}, {".", unix.EINVAL}, {"..", unix.EINVAL}, {"x\x00y", unix.EINVAL},
 		{strings.Repeat("n", 256), unix.ENAMETOOLONG}, {"/" + strings.Repeat("n", 300), unix.ENAMETOOLONG},
 	} {
-		_, err := posix.ShmOpen(tc.name, unix.O_RDWR|unix.O_CREAT, 0)
+		_, err := posix.OpenShmFlags(tc.name, unix.O_RDWR|unix.O_CREAT, 0)
 		if !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, tc.errno) || !errors.Is(err, fs.ErrInvalid) {
-			t.Errorf("ShmOpen(%.20q) = %v, want ErrInvalidName and %v", tc.name, err, tc.errno)
+			t.Errorf("OpenShmFlags(%.20q) = %v, want ErrInvalidName and %v", tc.name, err, tc.errno)
 		}
-		if err := posix.ShmUnlink(tc.name); !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, tc.errno) {
-			t.Errorf("ShmUnlink(%.20q) = %v, want ErrInvalidName and %v", tc.name, err, tc.errno)
+		if err := posix.UnlinkShm(tc.name); !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, tc.errno) {
+			t.Errorf("UnlinkShm(%.20q) = %v, want ErrInvalidName and %v", tc.name, err, tc.errno)
 		}
 	}
-	_, err := posix.ShmOpen("/a/b", unix.O_RDWR, 0)
+	_, err := posix.OpenShmFlags("/a/b", unix.O_RDWR, 0)
 	if err == nil || !strings.Contains(err.Error(), "'/'") {
 		t.Errorf("unclear error for /a/b: %v", err)
 	}

@@ -5,12 +5,9 @@ package proc
 // expose their descriptors is in this file.
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/mmapring"
 	"github.com/ipckit/ipckit/posix"
@@ -34,15 +31,15 @@ const (
 func init() {
 	RegisterKind(kindRing,
 		func(r *mmapring.Ring) (*os.File, []byte, error) { return r.File(), nil, nil },
-		func(f *os.File, _ []byte) (*mmapring.Ring, error) { return mmapring.OpenFile(f) })
+		func(f *os.File, _ []byte) (*mmapring.Ring, error) { return mmapring.FromFile(f) })
 	RegisterKind(kindRingQueue,
 		func(q *mmapring.Queue) (*os.File, []byte, error) { return q.Ring().File(), nil, nil },
 		func(f *os.File, _ []byte) (*mmapring.Queue, error) {
-			r, err := mmapring.OpenFile(f)
+			r, err := mmapring.FromFile(f)
 			if err != nil {
 				return nil, err
 			}
-			q, err := mmapring.NewQueue(r)
+			q, err := mmapring.QueueFromRing(r)
 			if err != nil {
 				r.Close()
 			}
@@ -50,60 +47,19 @@ func init() {
 		})
 	RegisterKind(kindConn,
 		func(c *posix.Conn) (*os.File, []byte, error) { return c.File(), nil, nil },
-		func(f *os.File, _ []byte) (*posix.Conn, error) {
-			fd, err := dupFD(f)
-			if err != nil {
-				return nil, err
-			}
-			return posix.NewConn(fd, "proc-conn") // makes it non-blocking, as the parent's is
-		})
+		func(f *os.File, _ []byte) (*posix.Conn, error) { return posix.ConnFromFile(f) })
 	RegisterKind(kindEventFD,
 		func(e *posix.EventFD) (*os.File, []byte, error) { return e.File(), nil, nil },
 		func(f *os.File, _ []byte) (*posix.EventFD, error) { return posix.EventFDFromFile(f) })
-	// posix has no QueueFromFile yet: the child opens the queue again by
-	// name and checks that it is the very queue the parent passed.
+	// A message queue and a shared-memory object travel as their
+	// descriptors alone: the child adopts the very object the parent
+	// passed, whatever has happened to its name since.
 	RegisterKind(kindMQ,
-		func(q *posix.Queue) (*os.File, []byte, error) { return q.File(), []byte(q.Name()), nil },
-		func(f *os.File, meta []byte) (*posix.Queue, error) {
-			name := string(meta)
-			q, err := posix.OpenQueue(name, unix.O_RDWR, 0, nil)
-			if err != nil && errors.Is(err, os.ErrPermission) {
-				q, err = posix.OpenQueue(name, unix.O_WRONLY, 0, nil)
-				if err != nil {
-					q, err = posix.OpenQueue(name, unix.O_RDONLY, 0, nil)
-				}
-			}
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return nil, fmt.Errorf("message queue %s was unlinked before the child opened it (a queue is handed over by name): %w", name, err)
-				}
-				return nil, err
-			}
-			if err := sameFile(f, q.File()); err != nil {
-				q.Close()
-				return nil, fmt.Errorf("message queue %s: %w", name, err)
-			}
-			return q, nil
-		})
-	// Likewise SharedMemory (its mapping is available from the descriptor
-	// through Child.Mapping whatever happens to the name).
+		func(q *posix.Queue) (*os.File, []byte, error) { return q.File(), nil, nil },
+		func(f *os.File, _ []byte) (*posix.Queue, error) { return posix.QueueFromFile(f) })
 	RegisterKind(kindShm,
-		func(s *posix.SharedMemory) (*os.File, []byte, error) { return s.File(), []byte(s.Name()), nil },
-		func(f *os.File, meta []byte) (*posix.SharedMemory, error) {
-			name := string(meta)
-			s, err := posix.ShmOpen(name, unix.O_RDWR, 0)
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return nil, fmt.Errorf("shared memory %s was unlinked before the child opened it (use Child.Mapping or Child.File, which need no name): %w", name, err)
-				}
-				return nil, err
-			}
-			if err := sameFile(f, s.File()); err != nil {
-				s.Close()
-				return nil, fmt.Errorf("shared memory %s: %w", name, err)
-			}
-			return s, nil
-		})
+		func(s *posix.SharedMemory) (*os.File, []byte, error) { return s.File(), nil, nil },
+		func(f *os.File, _ []byte) (*posix.SharedMemory, error) { return posix.SharedMemoryFromFile(f) })
 	RegisterKind(kindMapping,
 		func(m *posix.Mapping) (*os.File, []byte, error) {
 			return nil, nil, fmt.Errorf("%w: a posix.Mapping carries no descriptor; pass the *os.File or *posix.SharedMemory it maps, and call Child.Mapping in the child", ErrUnsupported)
@@ -121,7 +77,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return sysv.QueueFromID(id), nil
+			return sysv.QueueFromID(id)
 		})
 	RegisterKind(kindSemSet,
 		func(s *sysv.SemSet) (*os.File, []byte, error) {
@@ -143,24 +99,8 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return sysv.SegmentFromID(id), nil
+			return sysv.SegmentFromID(id)
 		})
-}
-
-// sameFile checks that two descriptors name the same object.
-func sameFile(a, b *os.File) error {
-	sa, err := a.Stat()
-	if err != nil {
-		return err
-	}
-	sb, err := b.Stat()
-	if err != nil {
-		return err
-	}
-	if !os.SameFile(sa, sb) {
-		return errors.New("the name now belongs to another object than the one the parent passed")
-	}
-	return nil
 }
 
 // Ring returns handle i, a ring (*mmapring.Ring or the ring of an
@@ -189,7 +129,7 @@ func (c *Child) RingQueue(i int) (*mmapring.Queue, error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := mmapring.NewQueue(r)
+		q, err := mmapring.QueueFromRing(r)
 		if err != nil {
 			r.Close()
 			return nil, &HandleError{Index: i, Kind: kindRing, Want: kindRingQueue, Err: err}
@@ -221,11 +161,11 @@ func (c *Child) EventFD(i int) (*posix.EventFD, error) {
 	return v.(*posix.EventFD), nil
 }
 
-// Queue returns handle i, a POSIX message queue. The child opens the
-// queue again by its name (read-write, else write-only, else read-only)
-// and checks that it is the queue the parent passed, so the name must
-// still exist when the child asks; File(i) gives the inherited
-// descriptor itself.
+// Queue returns handle i, a POSIX message queue: the queue the parent
+// passed, adopted from the inherited descriptor (posix.QueueFromFile), in
+// the access mode the parent opened it with. It needs no name, so it
+// works after the parent unlinked the queue; the Queue it returns has no
+// name either (Name returns "", Unlink does nothing).
 func (c *Child) Queue(i int) (*posix.Queue, error) {
 	v, err := c.typed(i, kindMQ)
 	if err != nil {
@@ -234,9 +174,10 @@ func (c *Child) Queue(i int) (*posix.Queue, error) {
 	return v.(*posix.Queue), nil
 }
 
-// SharedMemory returns handle i, a POSIX shared-memory object, opened
-// again by its name (which must still exist) and checked to be the one
-// the parent passed. Mapping(i) maps it without needing the name.
+// SharedMemory returns handle i, a POSIX shared-memory object (or memfd
+// or file) adopted from the inherited descriptor
+// (posix.SharedMemoryFromFile). It needs no name; the SharedMemory it
+// returns has none either (Unlink does nothing). Mapping(i) maps it.
 func (c *Child) SharedMemory(i int) (*posix.SharedMemory, error) {
 	v, err := c.typed(i, kindShm)
 	if err != nil {

@@ -98,7 +98,7 @@ func killMiddle(t *testing.T, name string) {
 	defer pr.Close()
 	p := start(t, name, &proc.Options{Handles: []any{pw}})
 	pw.Close()
-	msg, err := pr.RecvMsg(ctx)
+	msg, err := pr.ReceiveBytes(ctx)
 	if err != nil {
 		t.Fatalf("middle process: %v (%v)", err, wait(t, p))
 	}

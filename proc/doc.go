@@ -55,11 +55,13 @@
 // A passed descriptor shares its open file description with the parent's,
 // so its offset and its blocking mode (O_NONBLOCK) are shared: proc never
 // changes either (it duplicates descriptors without os.File.Fd, which would
-// switch a non-blocking file to blocking). posix's handles are
-// non-blocking in both processes. A POSIX message queue and a
-// SharedMemory object are reopened by name in the child (posix has no
-// constructor from a descriptor for them yet) and checked to be the same
-// object; Child.File and Child.Mapping need no name.
+// switch a non-blocking file to blocking). posix hands out its descriptors
+// in blocking mode, as C and Python expect, and its handles in both
+// processes still wait in the Go runtime poller. Every handle is rebuilt
+// in the child from the descriptor alone, with the package's FromFile
+// constructor (posix.ConnFromFile, EventFDFromFile, QueueFromFile,
+// SharedMemoryFromFile, mmapring's ring from its file), so a POSIX queue
+// or shm object whose name the parent has unlinked still reaches the child.
 //
 // # Processes
 //

@@ -48,7 +48,7 @@ func ExampleStart() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	msg, err := r.RecvMsg(ctx)
+	msg, err := r.ReceiveBytes(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}

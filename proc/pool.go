@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/errs"
 	"github.com/ipckit/ipckit/mmapring"
 )
 
@@ -21,9 +22,13 @@ var (
 	// process died while running it.
 	ErrWorkerDied = errors.New("proc: pool worker died")
 	// ErrClosed is matched by the errors of a Pool's methods after Close
-	// or Terminate, and of tasks that Terminate cancelled. It matches
-	// os.ErrClosed.
-	ErrClosed = fmt.Errorf("proc: pool closed: %w", os.ErrClosed)
+	// or Terminate, and of tasks that Terminate cancelled. It is ipckit's
+	// one closed-handle error (the same value as posix.ErrClosed and
+	// mmapring.ErrClosed) and matches os.ErrClosed.
+	ErrClosed = errs.ErrClosed
+	// errPoolClosed is what the pool returns: ErrClosed, saying which
+	// handle was closed.
+	errPoolClosed = fmt.Errorf("proc: pool closed: %w", ErrClosed)
 	// ErrTooLarge is matched by a TaskError for a task whose encoding
 	// does not fit in a worker's ring (PoolOptions.RingSize).
 	ErrTooLarge = errors.New("proc: task larger than the pool's rings allow")
@@ -87,7 +92,6 @@ type Pool struct {
 	live       int           // slots still serving
 	stopCtx    func() bool
 	closeOnce  sync.Once
-	closeErr   error
 
 	replaced atomic.Int64
 }
@@ -276,7 +280,7 @@ func (p *Pool) enqueue(j *job, n int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state != 0 {
-		return ErrClosed
+		return errPoolClosed
 	}
 	if p.fatal != nil {
 		return p.fatal
@@ -312,7 +316,7 @@ func (p *Pool) Terminate() error {
 		close(p.terminated)
 	}
 	p.mu.Unlock()
-	p.q.failAll(ErrClosed)
+	p.q.failAll(errPoolClosed)
 	return p.finish()
 }
 
@@ -322,7 +326,7 @@ func (p *Pool) finish() error {
 		if p.stopCtx != nil {
 			p.stopCtx()
 		}
-		p.q.failAll(ErrClosed) // nothing can run them any more
+		p.q.failAll(errPoolClosed) // nothing can run them any more
 		p.release()
 	})
 	return nil
@@ -614,11 +618,11 @@ var (
 )
 
 func (s *poolSlot) spawn() error {
-	tr, err := mmapring.Create(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
+	tr, err := mmapring.New(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
 	if err != nil {
 		return err
 	}
-	rr, err := mmapring.Create(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
+	rr, err := mmapring.New(mmapring.Config{Kind: mmapring.KindSPSC, Capacity: s.p.ringSize})
 	if err != nil {
 		tr.Close()
 		return err
@@ -694,7 +698,7 @@ func (s *poolSlot) run() {
 		err := s.serve()
 		switch {
 		case s.p.isTerminated():
-			s.failInflight(ErrClosed)
+			s.failInflight(errPoolClosed)
 			s.stop(true)
 			return
 		case err == errPoolDone:
@@ -740,7 +744,7 @@ func (s *poolSlot) serve() error {
 			case <-s.proc.exited:
 				return errWorkerExited
 			case <-s.p.terminated:
-				return ErrClosed
+				return errPoolClosed
 			case <-s.p.closing:
 				if s.p.q.empty() {
 					return errPoolDone
@@ -750,7 +754,7 @@ func (s *poolSlot) serve() error {
 				continue
 			}
 		}
-		_, err := s.cons.RecvBatch(s.ctx, 1024, s.onRes)
+		_, err := s.cons.ReceiveBatch(s.ctx, 1024, s.onRes)
 		s.flush()
 		if s.bad != nil {
 			return s.bad

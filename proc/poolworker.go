@@ -189,7 +189,7 @@ var errCorruptTask = errors.New("proc: corrupt task message from the pool")
 
 func (w *worker) run(ctx context.Context) error {
 	for {
-		n, err := w.cons.Recv(ctx, w.buf)
+		n, err := w.cons.Receive(ctx, w.buf)
 		if err == io.EOF {
 			return nil // the pool closed: no more tasks
 		}

@@ -151,7 +151,7 @@ func init() {
 		defer w.Close()
 		buf := make([]byte, 64)
 		for {
-			n, err := cons.Recv(ctx, buf)
+			n, err := cons.Receive(ctx, buf)
 			if err != nil {
 				return err // io.EOF: the producer closed
 			}
@@ -185,7 +185,7 @@ func childHandles(ctx context.Context, c *proc.Child) error {
 	if err != nil {
 		return err
 	}
-	n, err := cons.Recv(ctx, buf)
+	n, err := cons.Receive(ctx, buf)
 	if err != nil || string(buf[:n]) != "via ring" {
 		return fmt.Errorf("ring: %q, %v", buf[:n], err)
 	}
@@ -200,7 +200,7 @@ func childHandles(ctx context.Context, c *proc.Child) error {
 		return fmt.Errorf("queue: %q, %v", buf[:n], err)
 	}
 	q.TaskDone()
-	q.Close(false)
+	q.Close()
 
 	conn, err := c.Conn(hConn)
 	if err != nil {
@@ -298,7 +298,7 @@ func childHandles(ctx context.Context, c *proc.Child) error {
 // gets each back by index with its type and uses it.
 func TestHandles(t *testing.T) {
 	ctx := t.Context()
-	ring, err := mmapring.Create(mmapring.Config{})
+	ring, err := mmapring.New(mmapring.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,11 +311,11 @@ func TestHandles(t *testing.T) {
 	if err := prod.Send(ctx, []byte("via ring")); err != nil {
 		t.Fatal(err)
 	}
-	q, err := mmapring.CreateQueue(4, 64)
+	q, err := mmapring.NewQueue(4, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close(false)
+	defer q.Close()
 	if err := q.Put(ctx, []byte("via queue")); err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestHandles(t *testing.T) {
 	if err := wait(t, p); err != nil {
 		t.Fatal(err)
 	}
-	msg, err := pr.RecvMsg(ctx)
+	msg, err := pr.ReceiveBytes(ctx)
 	if err != nil || string(msg) != "via conn" {
 		t.Errorf("conn: %q, %v", msg, err)
 	}
@@ -401,7 +401,7 @@ func TestHandles(t *testing.T) {
 	if err := pw.Send(ctx, []byte("still mine")); err != nil {
 		t.Errorf("parent's Conn after the hand-over: %v", err)
 	}
-	if msg, err := pr.RecvMsg(ctx); err != nil || string(msg) != "still mine" {
+	if msg, err := pr.ReceiveBytes(ctx); err != nil || string(msg) != "still mine" {
 		t.Errorf("parent's Conn after the hand-over: %q, %v", msg, err)
 	}
 }
@@ -650,7 +650,7 @@ func TestNoMain(t *testing.T) {
 // ring it was given loses nothing: the messages wait for the next one.
 func TestChildExitsBeforeReading(t *testing.T) {
 	ctx := t.Context()
-	ring, err := mmapring.Create(mmapring.Config{})
+	ring, err := mmapring.New(mmapring.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -677,7 +677,7 @@ func TestChildExitsBeforeReading(t *testing.T) {
 	pw.Close()
 	var got []string
 	for {
-		msg, err := pr.RecvMsg(ctx)
+		msg, err := pr.ReceiveBytes(ctx)
 		if err != nil {
 			break // EOF: the child exited
 		}
@@ -700,7 +700,7 @@ func TestStartInChild(t *testing.T) {
 	defer pr.Close()
 	p := start(t, "nested", &proc.Options{Handles: []any{pw}})
 	pw.Close()
-	msg, err := pr.RecvMsg(t.Context())
+	msg, err := pr.ReceiveBytes(t.Context())
 	if err != nil || string(msg) != "hello, nested, from the child greeter" {
 		t.Fatalf("got %q, %v", msg, err)
 	}
@@ -733,6 +733,72 @@ func TestChildConcurrentUse(t *testing.T) {
 	}
 	defer pw.Close()
 	if err := wait(t, start(t, "concurrent", &proc.Options{Handles: []any{pw, 5}})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func init() {
+	proc.Register("unlinked-handles", func(ctx context.Context, c *proc.Child) error {
+		mq, err := c.Queue(0)
+		if err != nil {
+			return err
+		}
+		defer mq.Close()
+		buf := make([]byte, mq.MsgSize())
+		n, _, err := mq.Receive(ctx, buf)
+		if err != nil || string(buf[:n]) != "after unlink" {
+			return fmt.Errorf("mq: %q, %v", buf[:n], err)
+		}
+		shm, err := c.SharedMemory(1)
+		if err != nil {
+			return err
+		}
+		defer shm.Close()
+		m, err := shm.Map(0)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if got := string(m.Bytes()[:12]); got != "after unlink" {
+			return fmt.Errorf("shm: %q", got)
+		}
+		return nil
+	})
+}
+
+// A message queue and a shared-memory object reach the child through
+// their descriptors, not their names: the child gets them after the parent
+// unlinked both. Before QueueFromFile the child opened them again by name
+// and failed ("was unlinked before the child opened it").
+func TestQueueAndShmAfterUnlink(t *testing.T) {
+	ctx := t.Context()
+	mq, err := posix.CreateQueue(ipctest.Name("mq"), 4, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mq.Close()
+	if err := mq.Unlink(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mq.Send(ctx, []byte("after unlink"), 0); err != nil {
+		t.Fatal(err)
+	}
+	shm, err := posix.CreateShm(ipctest.Name("shm"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shm.Close()
+	if err := shm.Unlink(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := shm.Map(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(m.Bytes(), "after unlink")
+	m.Close()
+	p := start(t, "unlinked-handles", &proc.Options{Handles: []any{mq, shm}})
+	if err := wait(t, p); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -269,7 +269,7 @@ func trackerMain(_ context.Context, c *Child) error {
 func (t tracked) remove() error {
 	switch t.res {
 	case ShmName:
-		return posix.ShmUnlink(t.name)
+		return posix.UnlinkShm(t.name)
 	case QueueName:
 		return posix.UnlinkQueue(t.name)
 	case SemName:

@@ -117,12 +117,12 @@ func TestTrackerAfterSIGKILL(t *testing.T) {
 	names := []string{ipctest.Name("tracked-shm"), ipctest.Name("tracked-mq"), ipctest.Name("untracked-shm"), ipctest.Name("untracked-later")}
 	qid := -1
 	t.Cleanup(func() {
-		posix.ShmUnlink(names[0])
+		posix.UnlinkShm(names[0])
 		posix.UnlinkQueue(names[1])
-		posix.ShmUnlink(names[2])
-		posix.ShmUnlink(names[3])
+		posix.UnlinkShm(names[2])
+		posix.UnlinkShm(names[3])
 		if qid >= 0 {
-			sysv.QueueFromID(qid).Remove()
+			sysv.RemoveQueue(qid)
 		}
 	})
 	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
@@ -174,7 +174,7 @@ func TestTrackerAfterSIGKILL(t *testing.T) {
 	if shmExists(t, names[0]) {
 		t.Errorf("tracked shm %s survived", names[0])
 	}
-	if _, err := posix.OpenQueue(names[1], unix.O_RDONLY, 0, nil); !errors.Is(err, os.ErrNotExist) {
+	if _, err := posix.OpenQueueFlags(names[1], unix.O_RDONLY, 0, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("tracked mq %s: open: %v, want ErrNotExist", names[1], err)
 	}
 	var ds sysv.MsqidDS
@@ -199,7 +199,7 @@ func TestTrackerAfterSIGKILL(t *testing.T) {
 // an object a child tracks survives the child while the tree lives.
 func TestTrackerSharedWithChildren(t *testing.T) {
 	name := ipctest.Name("child-tracked")
-	t.Cleanup(func() { posix.ShmUnlink(name) })
+	t.Cleanup(func() { posix.UnlinkShm(name) })
 	if err := wait(t, start(t, "track-and-exit", &proc.Options{Handles: []any{name}})); err != nil {
 		t.Fatal(err)
 	}

@@ -20,12 +20,12 @@ func TestWorkerAllocs(t *testing.T) {
 	if te == nil {
 		t.Fatal("task square not registered")
 	}
-	tr, err := mmapring.Create(mmapring.Config{})
+	tr, err := mmapring.New(mmapring.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	rr, err := mmapring.Create(mmapring.Config{})
+	rr, err := mmapring.New(mmapring.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestWorkerAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 0; i < k; i++ {
-			n, err := cons.Recv(ctx, res)
+			n, err := cons.Receive(ctx, res)
 			if err != nil || n != resultHeader+8 || binary.LittleEndian.Uint64(res) != seq {
 				t.Fatalf("result %d: %d bytes, %v", seq, n, err)
 			}

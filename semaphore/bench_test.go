@@ -14,12 +14,12 @@ import (
 func init() {
 	// sem-pong A B N: N x { A.Wait; B.Post } on two glibc named semaphores.
 	testenv.RegisterChild("sem-pong", func(args []string) int {
-		a, err := Open(args[0], 0, 0, 0)
+		a, err := Open(args[0])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
-		b, err := Open(args[1], 0, 0, 0)
+		b, err := Open(args[1])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2

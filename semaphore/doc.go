@@ -6,9 +6,11 @@
 //
 // # POSIX semaphores: Sem
 //
-// [Open] opens or creates exactly the object that glibc's sem_open does: the
-// 32-byte file /dev/shm/sem.NAME, created atomically through a temporary
-// file and link(2), holding a glibc sem_t. [Sem.Wait], [Sem.TryWait],
+// [Create], [Open], [OpenOrCreate] and [OpenFlags] (sem_open itself, with
+// its flags, mode and value) open or create exactly the object that glibc's
+// sem_open does: the 32-byte file /dev/shm/sem.NAME, created atomically
+// through a temporary file and link(2), holding a glibc sem_t; [Unlink] is
+// sem_unlink. [Sem.Wait], [Sem.TryWait],
 // [Sem.Post] and [Sem.Value] follow glibc's futex protocol (nptl/sem_post.c,
 // nptl/sem_waitcommon.c) step by step: the value lives in the low 32 bits
 // of a 64-bit word and the waiter count in the high 32 bits, so a C
@@ -47,12 +49,14 @@
 //
 // glibc's and musl's semaphores are not interoperable (different path,
 // "private" flag sense and waiter encoding; mixing them loses wake-ups), so
-// the format is always explicit, never guessed: [Glibc] (the default of
-// Open, Init, Attach), [Musl123] for musl ≤ 1.2.3 (Debian 12's musl-tools;
-// value −1 means "zero with waiters"), and [Musl124] for musl ≥ 1.2.4
-// (sticky sign bit). musl's named semaphores are /dev/shm/NAME, without
-// "sem.", with names up to 255 bytes (glibc: 251). Use [OpenFormat],
-// [InitFormat], [AttachFormat], [UnlinkFormat]. Musl123 is tested against
+// the format is always explicit, never guessed: [Glibc] (the format of the
+// package-level functions), [Musl123] for musl ≤ 1.2.3 (Debian 12's
+// musl-tools; value −1 means "zero with waiters"), and [Musl124] for musl
+// ≥ 1.2.4 (sticky sign bit). musl's named semaphores are /dev/shm/NAME,
+// without "sem.", with names up to 255 bytes (glibc: 251). Every
+// package-level function has a method of the same name on [Format] for
+// the other formats: Musl123.Open(name), Musl123.Init(mem, off, value),
+// Musl123.Unlink(name) and so on. Musl123 is tested against
 // programs built with musl-gcc; Musl124 is tested Go to Go only, as no
 // musl ≥ 1.2.4 is packaged for Debian 12.
 //
@@ -72,7 +76,9 @@
 // # SysV semaphores with SEM_UNDO: SysV
 //
 // [SysV] has the same Wait/TryWait/Post/Value surface over one semaphore of
-// a System V set (package sysv). With SEM_UNDO (the default) the kernel
+// a System V set (package sysv): [CreateSysV] makes one, [OpenOrCreateSysV]
+// opens or makes one and sets its value exactly once, [OpenSysV] opens one,
+// and [SysVFromSet] uses a semaphore of a set passed by id. With SEM_UNDO (the default) the kernel
 // reverses a process's adjustments when it exits, SIGKILL included, so a
 // unit held by a process that dies comes back. Every operation is a
 // semop(2) system call.
@@ -128,8 +134,8 @@
 // their internals in point releases).
 //
 // Lock and Unlock each make one gettid(2) system call, because Go cannot
-// otherwise tell which OS thread it runs on; an uncontended pair costs
-// about 0.4 µs against glibc's 16 ns (see BENCHMARKS.md).
+// otherwise tell which OS thread it runs on, so an uncontended pair costs
+// well over glibc's (BENCHMARKS.md has the measurements).
 //
 // # Event
 //
@@ -141,18 +147,19 @@
 // # Errors
 //
 // Errors wrap errno values: errors.Is works with unix.EAGAIN
-// ([ErrWouldBlock]), unix.EOVERFLOW ([ErrOverflow]), unix.EOWNERDEAD,
-// unix.ENOTRECOVERABLE, os.ErrNotExist, os.ErrExist, os.ErrPermission,
-// context.Canceled and context.DeadlineExceeded.
+// ([ErrWouldBlock]), unix.EOVERFLOW ([ErrOverflow]), unix.EBUSY
+// ([ErrBusy], Mutex.TryLock), unix.EOWNERDEAD, unix.ENOTRECOVERABLE,
+// os.ErrNotExist, os.ErrExist, os.ErrPermission, context.Canceled and
+// context.DeadlineExceeded. [ErrClosed] and [ErrNotSupported] are the
+// values every ipckit package shares (they match os.ErrClosed and
+// errors.ErrUnsupported); this package's not-supported errors also match
+// unix.ENOTSUP.
 //
 // # Performance
 //
-// Measured in the same runs on this project's 2-core KVM test machine (see
-// BENCHMARKS.md for the commands and all numbers): uncontended Post+TryWait
-// takes 6.1–8.5 ns in Go against 5.3–5.8 ns for glibc's
-// sem_post+sem_trywait (Go/C ratio 1.15–1.47; musl format 1.04); a
-// cross-process ping-pong round trip through two named semaphores takes
-// 5.9 µs Go↔Go, 5.2 µs Go↔C and 6.0 µs C↔C (ratio ≈ 1.0): the kernel
-// wake-up dominates. Mutex Lock+Unlock is about 30 times glibc's (two
-// gettid calls).
+// Uncontended Post and TryWait cost about what glibc's sem_post and
+// sem_trywait cost, and a cross-process wake-up costs the same from Go and
+// from C (the kernel's futex wake dominates); Mutex pays two gettid calls
+// per Lock and Unlock. BENCHMARKS.md has the numbers, measured against C
+// in the same runs, and the commands that reproduce them.
 package semaphore

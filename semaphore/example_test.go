@@ -13,10 +13,11 @@ import (
 	"github.com/ipckit/ipckit/sysv"
 )
 
-// A named semaphore that a C program opens with sem_open("/jobs", 0).
-func ExampleOpen() {
+// A named semaphore made with sem_open's own flags; a C program opens it
+// with sem_open(name, 0).
+func ExampleOpenFlags() {
 	name := fmt.Sprintf("/example-jobs-%d", os.Getpid())
-	s, err := semaphore.Open(name, unix.O_CREAT|unix.O_EXCL, 0o600, 2)
+	s, err := semaphore.OpenFlags(name, unix.O_CREAT|unix.O_EXCL, 0o600, 2)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,8 +44,10 @@ func ExampleOpen() {
 }
 
 // An unnamed semaphore at an offset of a shared mapping, as C's
-// sem_init(sem, 1, 0) would make; here an anonymous shared mapping that a
-// forked C child or a process given the memfd would share.
+// sem_init(sem, 1, 0) would make. Here the mapping is anonymous, which
+// only this process (and children forked without exec, which a Go program
+// never makes) can see; to share it with another process, map a memfd or
+// a shm object in both (posix.NewSharedMemory, posix.CreateShm).
 func ExampleInit() {
 	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/errs"
 	"github.com/ipckit/ipckit/internal/futex"
 	"github.com/ipckit/ipckit/internal/procmaps"
 )
@@ -62,7 +63,9 @@ var (
 	// without calling Consistent. Matches unix.ENOTRECOVERABLE.
 	ErrNotRecoverable error = &os.SyscallError{Syscall: "pthread_mutex_lock", Err: unix.ENOTRECOVERABLE}
 	// ErrBusy is returned by TryLock when another thread holds the mutex.
-	ErrBusy error = &os.SyscallError{Syscall: "pthread_mutex_trylock", Err: unix.EBUSY}
+	// It matches unix.EBUSY, pthread_mutex_trylock's answer, and
+	// unix.EAGAIN, which every ipckit Try call's "would block" matches.
+	ErrBusy error = &os.SyscallError{Syscall: "pthread_mutex_trylock", Err: errs.WouldBlock(unix.EBUSY)}
 	// ErrDeadlock: an error-checking mutex relocked by its owner thread.
 	ErrDeadlock error = &os.SyscallError{Syscall: "pthread_mutex_lock", Err: unix.EDEADLK}
 	// ErrNotOwner: Unlock or Consistent by a thread that does not hold it.
@@ -89,7 +92,7 @@ type Mutex struct {
 
 func mutexSupported() error {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
-		return fmt.Errorf("semaphore: %w: the robust pthread_mutex_t layout is implemented for 64-bit targets only", ErrNotSupported)
+		return notSupported("the robust pthread_mutex_t layout is implemented for 64-bit targets only")
 	}
 	return nil
 }
@@ -418,8 +421,6 @@ var (
 	robustFree  []*robustSlot
 )
 
-func (h *threadList) headAddr() unsafe.Pointer { return h.head }
-
 func (h *threadList) setPending(e unsafe.Pointer) {
 	atomic.StoreUintptr((*uintptr)(unsafe.Add(h.head, 2*unsafe.Sizeof(uintptr(0)))), uintptr(e))
 }
@@ -480,7 +481,7 @@ func registerThread(tid uint32) (*threadList, error) {
 		// then link the sentinel in as glibc would a mutex.
 		if h.scratch[1] != 3*unsafe.Sizeof(uintptr(0)) ||
 			*(*int64)(unsafe.Add(ptrAt(cur), unsafe.Sizeof(uintptr(0)))) != robustFutexOff {
-			return nil, fmt.Errorf("semaphore: %w: this thread's robust list head does not follow glibc's layout", ErrNotSupported)
+			return nil, notSupported("this thread's robust list head does not follow glibc's layout")
 		}
 		h.head, h.own = ptrAt(cur), false
 		h.enqueue(sent)

@@ -17,6 +17,10 @@ import (
 	"github.com/ipckit/ipckit/posix"
 )
 
+// Path returns the file that backs the glibc named semaphore name; see
+// Format.Path.
+func Path(name string) (string, error) { return Glibc.Path(name) }
+
 // Path returns the file that backs the named semaphore name in format f:
 // /dev/shm/sem.NAME for glibc (names up to 251 bytes), /dev/shm/NAME for
 // musl (up to 255 bytes). Leading slashes are stripped. The name is
@@ -27,9 +31,9 @@ import (
 // names "." and ".." are legal glibc names (glibc's sem_open makes
 // /dev/shm/sem.. and /dev/shm/sem...) and are refused for musl, whose
 // sem_open refuses them (EINVAL).
-func Path(f Format, name string) (string, error) {
+func (f Format) Path(name string) (string, error) {
 	if !f.valid() {
-		return "", fmt.Errorf("semaphore: %w: unknown format %d", ErrNotSupported, int(f))
+		return "", notSupported("unknown format %d", int(f))
 	}
 	prefix := "sem."
 	if f != Glibc {
@@ -42,10 +46,26 @@ func Path(f Format, name string) (string, error) {
 	return p, nil
 }
 
-// Open opens or creates the glibc named semaphore name, exactly the object
-// C's sem_open(name, flag, mode, value) opens or creates: the 32-byte file
-// /dev/shm/sem.NAME, created atomically through a temporary file and link
-// so that no process ever sees it half-initialised.
+// Create creates the glibc named semaphore name with value and mode 0600,
+// exactly the object C's sem_open(name, O_CREAT|O_EXCL, 0600, value)
+// creates; it fails with an error matching os.ErrExist if the name is
+// taken. See OpenFlags for how the file is made and opened.
+func Create(name string, value uint32) (*Sem, error) { return Glibc.Create(name, value) }
+
+// Open opens the existing glibc named semaphore name (sem_open(name, 0));
+// it fails with an error matching os.ErrNotExist if there is none.
+func Open(name string) (*Sem, error) { return Glibc.Open(name) }
+
+// OpenOrCreate opens the glibc named semaphore name, or creates it with
+// value and mode 0600 if there is none (sem_open(name, O_CREAT, 0600,
+// value)). Whoever wins a race to create it, the value is set exactly once
+// and no process sees the semaphore half-initialised.
+func OpenOrCreate(name string, value uint32) (*Sem, error) { return Glibc.OpenOrCreate(name, value) }
+
+// OpenFlags opens or creates the glibc named semaphore name, exactly the
+// object C's sem_open(name, flag, mode, value) opens or creates: the
+// 32-byte file /dev/shm/sem.NAME, created atomically through a temporary
+// file and link so that no process ever sees it half-initialised.
 //
 // flag is 0 to open an existing semaphore, or unix.O_CREAT (os.O_CREATE),
 // optionally with unix.O_EXCL (os.O_EXCL) to fail if it exists. The access
@@ -54,35 +74,43 @@ func Path(f Format, name string) (string, error) {
 // the umask applies to mode as for sem_open, and mode 0 means 0600. A value
 // above MaxValue is rejected.
 //
-// Like sem_open, Open maps each semaphore file once per process: opening
-// a semaphore that this process has open already (the same file, by
-// device and inode, whatever name reached it) returns a new *Sem sharing
-// that mapping, and the mapping is unmapped when the last of them is
-// closed (glibc keeps the same table, keyed by device, inode and name, in
-// nptl/sem_routines.c). Each *Sem has its own idempotent Close. The file
-// is opened with O_NOFOLLOW and without blocking on a FIFO planted at the
-// name, and anything but a regular file is refused (posix's open path).
+// Like sem_open, OpenFlags maps each semaphore file once per process:
+// opening a semaphore that this process has open already (the same file,
+// by device and inode, whatever name reached it) returns a new *Sem
+// sharing that mapping, and the mapping is unmapped when the last of them
+// is closed (glibc keeps the same table, keyed by device, inode and name,
+// in nptl/sem_routines.c). Each *Sem has its own idempotent Close. The
+// file is opened with O_NOFOLLOW and without blocking on a FIFO planted at
+// the name, and anything but a regular file is refused (posix's open
+// path). Create, Open and OpenOrCreate are OpenFlags with fixed flags.
 //
 // Errors match os.ErrNotExist, os.ErrExist, os.ErrPermission and the unix
 // errno values with errors.Is.
-func Open(name string, flag int, mode os.FileMode, value uint32) (*Sem, error) {
-	return OpenFormat(Glibc, name, flag, mode, value)
+func OpenFlags(name string, flag int, mode os.FileMode, value uint32) (*Sem, error) {
+	return Glibc.OpenFlags(name, flag, mode, value)
 }
 
-// Create creates the glibc named semaphore name with mode 0600, failing if
-// it exists: Open(name, O_CREAT|O_EXCL, 0600, value).
-func Create(name string, value uint32) (*Sem, error) {
-	return OpenFormat(Glibc, name, unix.O_CREAT|unix.O_EXCL, 0o600, value)
+// Create is the package's Create for format f.
+func (f Format) Create(name string, value uint32) (*Sem, error) {
+	return f.OpenFlags(name, unix.O_CREAT|unix.O_EXCL, 0o600, value)
 }
 
-// OpenFormat is Open for the given format. For musl the file is
+// Open is the package's Open for format f.
+func (f Format) Open(name string) (*Sem, error) { return f.OpenFlags(name, 0, 0, 0) }
+
+// OpenOrCreate is the package's OpenOrCreate for format f.
+func (f Format) OpenOrCreate(name string, value uint32) (*Sem, error) {
+	return f.OpenFlags(name, unix.O_CREAT, 0o600, value)
+}
+
+// OpenFlags is the package's OpenFlags for format f. For musl the file is
 // /dev/shm/NAME and its contents are musl's sem_t; a musl program opens it
 // with sem_open(name, ...).
-func OpenFormat(f Format, name string, flag int, mode os.FileMode, value uint32) (*Sem, error) {
+func (f Format) OpenFlags(name string, flag int, mode os.FileMode, value uint32) (*Sem, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	path, err := Path(f, name)
+	path, err := f.Path(name)
 	if err != nil {
 		return nil, err
 	}
@@ -315,11 +343,11 @@ func randName(n int) string {
 
 // Unlink removes the glibc named semaphore name (sem_unlink). Processes
 // that have it open keep using it; the memory goes when the last closes.
-func Unlink(name string) error { return UnlinkFormat(Glibc, name) }
+func Unlink(name string) error { return Glibc.Unlink(name) }
 
-// UnlinkFormat is Unlink for the given format.
-func UnlinkFormat(f Format, name string) error {
-	path, err := Path(f, name)
+// Unlink is the package's Unlink for format f.
+func (f Format) Unlink(name string) error {
+	path, err := f.Path(name)
 	if err != nil {
 		return err
 	}

@@ -55,10 +55,10 @@ func mapsOf(t testing.TB, ino uint64) []string {
 func TestOpenSharesOneMapping(t *testing.T) {
 	forFormats(t, func(t *testing.T, f Format) {
 		s1, name := newNamed(t, f, 2)
-		s2, err := OpenFormat(f, name, 0, 0, 0)
+		s2, err := f.OpenFlags(name, 0, 0, 0)
 		mustf(t, err, "second open")
 		// Another spelling of the name reaches the same file.
-		s3, err := OpenFormat(f, "///"+strings.TrimLeft(name, "/"), os.O_CREATE, 0o600, 9)
+		s3, err := f.OpenFlags("///"+strings.TrimLeft(name, "/"), os.O_CREATE, 0o600, 9)
 		mustf(t, err, "third open")
 		if s1.val != s2.val || s2.val != s3.val {
 			t.Fatalf("sem_t at %p, %p, %p: want one address", s1.val, s2.val, s3.val)
@@ -85,8 +85,8 @@ func TestOpenSharesOneMapping(t *testing.T) {
 		mustf(t, s3.TryWait(), "trywait through s3")
 		// A new file under the same name is a different semaphore with
 		// its own mapping.
-		mustf(t, UnlinkFormat(f, name), "unlink")
-		s4, err := OpenFormat(f, name, os.O_CREATE|os.O_EXCL, 0o600, 7)
+		mustf(t, f.Unlink(name), "unlink")
+		s4, err := f.OpenFlags(name, os.O_CREATE|os.O_EXCL, 0o600, 7)
 		mustf(t, err, "recreate")
 		if s4.val == s3.val || s4.Value() != 7 || s3.Value() != 1 {
 			t.Fatalf("recreated semaphore shares the old mapping (%p, %p) or value (%d, %d)", s4.val, s3.val, s4.Value(), s3.Value())
@@ -150,8 +150,8 @@ func TestNameErrnos(t *testing.T) {
 		{Musl124, "..", unix.EINVAL},
 	} {
 		for op, err := range map[string]error{
-			"Unlink": UnlinkFormat(tc.f, tc.name),
-			"Open":   func() error { _, err := OpenFormat(tc.f, tc.name, os.O_CREATE, 0o600, 0); return err }(),
+			"Unlink": tc.f.Unlink(tc.name),
+			"Open":   func() error { _, err := tc.f.OpenFlags(tc.name, os.O_CREATE, 0o600, 0); return err }(),
 		} {
 			if !errors.Is(err, posix.ErrInvalidName) || !errors.Is(err, shmname.ErrInvalid) || !errors.Is(err, fs.ErrInvalid) || !errors.Is(err, tc.errno) {
 				t.Errorf("%s(%v, %.20q): %v, want ErrInvalidName and %v", op, tc.f, tc.name, err, tc.errno)
@@ -168,10 +168,10 @@ func TestOpenRefusesFIFO(t *testing.T) {
 	mustf(t, unix.Mkfifo(path, 0o600), "mkfifo")
 	defer os.Remove(path)
 	for _, flag := range []int{0, os.O_CREATE} {
-		_, err := Open(name, flag, 0o600, 1)
+		_, err := OpenFlags(name, flag, 0o600, 1)
 		var nr *posix.NotRegularError
 		if !errors.As(err, &nr) || !errors.Is(err, unix.EINVAL) {
-			t.Errorf("Open(%#x) of a FIFO: %v, want a NotRegularError matching EINVAL", flag, err)
+			t.Errorf("OpenFlags(%#x) of a FIFO: %v, want a NotRegularError matching EINVAL", flag, err)
 		}
 	}
 }
@@ -212,7 +212,7 @@ func init() {
 			if wantOut := fmt.Sprintf("ready\nvalue %d", 3+i); err != nil || out != wantOut {
 				return fail("C sem_open(%q): %q %v, want %q", name, out, err, wantOut)
 			}
-			if _, err := OpenFormat(Musl123, name, os.O_CREATE, 0o600, 0); !errors.Is(err, unix.EINVAL) || !errors.Is(err, posix.ErrInvalidName) {
+			if _, err := Musl123.OpenFlags(name, os.O_CREATE, 0o600, 0); !errors.Is(err, unix.EINVAL) || !errors.Is(err, posix.ErrInvalidName) {
 				return fail("musl %q: %v, want ErrInvalidName and EINVAL", name, err)
 			}
 			s.Close()
@@ -224,7 +224,7 @@ func init() {
 		if out, err := runC("create", "..", "5", "value"); err != nil || out != "ready\nvalue 5" {
 			return fail("C sem_open(\"..\", O_CREAT): %q %v", out, err)
 		}
-		s, err := Open("..", 0, 0, 0)
+		s, err := Open("..")
 		if err != nil || s.Value() != 5 {
 			return fail("Go Open(\"..\") after C: %v", err)
 		}

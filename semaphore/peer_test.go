@@ -16,11 +16,6 @@ import (
 	"github.com/ipckit/ipckit/ipctest"
 )
 
-func TestMain(m *testing.M) {
-	testenv.RunChildIfAsked()
-	ipctest.Main(m)
-}
-
 // peerBin builds tests/c/sem_peer.c with cc: "" for the C compiler of the
 // architecture under test (testenv.CC), or "musl-gcc", which builds for the
 // host. musl peers are skipped where the Go side's musl sem_t cannot match
@@ -176,13 +171,13 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func newNamed(t testing.TB, f Format, value uint32) (*Sem, string) {
 	t.Helper()
 	name := "/" + ipctest.Name("sem")
-	s, err := OpenFormat(f, name, os.O_CREATE|os.O_EXCL, 0o600, value)
+	s, err := f.OpenFlags(name, os.O_CREATE|os.O_EXCL, 0o600, value)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		s.Close()
-		UnlinkFormat(f, name)
+		f.Unlink(name)
 	})
 	return s, name
 }

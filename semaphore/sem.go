@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/errs"
+
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
@@ -77,7 +79,7 @@ func (f Format) valid() bool { return f >= Glibc && f <= Musl124 }
 // check reports whether the format can be used on this architecture.
 func (f Format) check() error {
 	if !f.valid() {
-		return fmt.Errorf("semaphore: %w: unknown format %d", ErrNotSupported, int(f))
+		return notSupported("unknown format %d", int(f))
 	}
 	return nil
 }
@@ -89,12 +91,24 @@ var (
 	// ErrOverflow is returned by Post at MaxValue; it matches
 	// unix.EOVERFLOW.
 	ErrOverflow error = &os.SyscallError{Syscall: "sem_post", Err: unix.EOVERFLOW}
-	// ErrNotSupported is returned where a format or object is not
-	// available on this architecture; it matches unix.ENOTSUP.
-	ErrNotSupported error = &os.SyscallError{Syscall: "semaphore", Err: unix.ENOTSUP}
-	// errClosed is returned after Close.
-	errClosed = fmt.Errorf("semaphore: %w", os.ErrClosed)
+	// ErrNotSupported is ipckit's one not-supported error (the same
+	// value as posix.ErrNotSupported; it matches errors.ErrUnsupported).
+	// This package returns it wrapped where a format is unknown or an
+	// object is not available on this architecture (Mutex on 32-bit
+	// targets), and those errors match unix.ENOTSUP too.
+	ErrNotSupported = errs.ErrNotSupported
+	// ErrClosed is returned (wrapped) by every method of a closed Sem but
+	// Close; it is ipckit's one closed-handle error and matches
+	// os.ErrClosed.
+	ErrClosed = errs.ErrClosed
+	errClosed = fmt.Errorf("semaphore: %w", ErrClosed)
 )
+
+// notSupported reports what is not supported, matching ErrNotSupported and
+// unix.ENOTSUP.
+func notSupported(format string, args ...any) error {
+	return fmt.Errorf("semaphore: %w: %s (%w)", ErrNotSupported, fmt.Sprintf(format, args...), unix.ENOTSUP)
+}
 
 // The musl waiter markers.
 const (
@@ -562,11 +576,11 @@ func bounds(f Format, mem []byte, off int) (unsafe.Pointer, error) {
 // use the same bytes with sem_wait/sem_post. Do not initialise a semaphore
 // that others are using.
 func Init(mem []byte, off int, value uint32) (*Sem, error) {
-	return InitFormat(Glibc, mem, off, value)
+	return Glibc.Init(mem, off, value)
 }
 
-// InitFormat is Init for the given format.
-func InitFormat(f Format, mem []byte, off int, value uint32) (*Sem, error) {
+// Init is the package's Init for format f.
+func (f Format) Init(mem []byte, off int, value uint32) (*Sem, error) {
 	p, err := bounds(f, mem, off)
 	if err != nil {
 		return nil, err
@@ -583,10 +597,10 @@ func InitFormat(f Format, mem []byte, off int, value uint32) (*Sem, error) {
 // Attach returns the glibc sem_t that another process (or C's
 // sem_init(sem, 1, v)) initialised at offset off of mem. It rejects a
 // sem_t that is not process-shared.
-func Attach(mem []byte, off int) (*Sem, error) { return AttachFormat(Glibc, mem, off) }
+func Attach(mem []byte, off int) (*Sem, error) { return Glibc.Attach(mem, off) }
 
-// AttachFormat is Attach for the given format.
-func AttachFormat(f Format, mem []byte, off int) (*Sem, error) {
+// Attach is the package's Attach for format f.
+func (f Format) Attach(mem []byte, off int) (*Sem, error) {
 	p, err := bounds(f, mem, off)
 	if err != nil {
 		return nil, err
@@ -604,7 +618,8 @@ func AttachFormat(f Format, mem []byte, off int) (*Sem, error) {
 // when the last of them is closed; the semaphore itself lives on until
 // Unlink. For an unnamed semaphore Close only marks s closed; the caller
 // owns the memory. Close is idempotent: a second Close returns nil. Any
-// other method of a closed Sem returns an error matching os.ErrClosed.
+// other method of a closed Sem returns an error matching ErrClosed (and
+// os.ErrClosed); Unlink, which acts on the name, still works.
 //
 // A named Sem dropped without Close is released by a cleanup
 // (runtime.AddCleanup) after a garbage collection.
@@ -619,13 +634,13 @@ func (s *Sem) Close() error {
 	return nil
 }
 
-var errNotNamed = errors.New("semaphore: not a named semaphore")
-
 // Unlink removes the name of a named semaphore (sem_unlink); processes that
-// have it open keep using it.
+// have it open keep using it. It acts on the name, so it works after Close
+// too. An unnamed semaphore (Init, Attach) has no name to remove: Unlink
+// returns nil.
 func (s *Sem) Unlink() error {
 	if !s.named {
-		return errNotNamed
+		return nil
 	}
 	return unlinkPath(s.path)
 }

@@ -41,7 +41,7 @@ func TestNamedLifecycle(t *testing.T) {
 		if v := s.Value(); v != 3 {
 			t.Fatalf("value %d, want 3", v)
 		}
-		s2, err := OpenFormat(f, name, 0, 0, 0)
+		s2, err := f.OpenFlags(name, 0, 0, 0)
 		mustf(t, err, "open existing")
 		defer s2.Close()
 		for i := 0; i < 3; i++ {
@@ -55,20 +55,20 @@ func TestNamedLifecycle(t *testing.T) {
 			t.Fatalf("value seen through the second mapping: %d", s2.Value())
 		}
 		// O_CREAT without O_EXCL opens the existing one and ignores value.
-		s3, err := OpenFormat(f, name, os.O_CREATE, 0o600, 9)
+		s3, err := f.OpenFlags(name, os.O_CREATE, 0o600, 9)
 		mustf(t, err, "open with O_CREAT")
 		if s3.Value() != 1 {
 			t.Fatalf("O_CREAT reopen: value %d, want 1", s3.Value())
 		}
 		s3.Close()
-		if _, err := OpenFormat(f, name, os.O_CREATE|os.O_EXCL, 0o600, 0); !errors.Is(err, os.ErrExist) {
+		if _, err := f.OpenFlags(name, os.O_CREATE|os.O_EXCL, 0o600, 0); !errors.Is(err, os.ErrExist) {
 			t.Fatalf("exclusive create of an existing name: %v", err)
 		}
 		mustf(t, s.Unlink(), "unlink")
-		if _, err := OpenFormat(f, name, 0, 0, 0); !errors.Is(err, os.ErrNotExist) {
+		if _, err := f.OpenFlags(name, 0, 0, 0); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("open after unlink: %v", err)
 		}
-		if err := UnlinkFormat(f, name); !errors.Is(err, os.ErrNotExist) {
+		if err := f.Unlink(name); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("second unlink: %v", err)
 		}
 		// Still usable after unlink.
@@ -111,7 +111,7 @@ func TestGlibcImageAndCInterop(t *testing.T) {
 	cname := "/" + ipctest.Name("csem")
 	defer Unlink(cname)
 	runPeer(t, bin, "create", cname, "7")
-	c, err := Open(cname, 0, 0, 0)
+	c, err := Open(cname)
 	mustf(t, err, "open the C-created semaphore")
 	defer c.Close()
 	if c.Value() != 7 || c.Waiters() != 0 {
@@ -130,12 +130,12 @@ func TestMuslImageAndCInterop(t *testing.T) {
 		t.Fatalf("Go value after musl C: %d", s.Value())
 	}
 	cname := "/" + ipctest.Name("csem")
-	defer UnlinkFormat(Musl123, cname)
+	defer Musl123.Unlink(cname)
 	runPeer(t, bin, "create", cname, "2")
 	if _, err := os.Stat(shmname.Dir + cname[1:]); err != nil {
 		t.Fatalf("musl's sem_open did not make /dev/shm/NAME: %v", err)
 	}
-	c, err := OpenFormat(Musl123, cname, 0, 0, 0)
+	c, err := Musl123.OpenFlags(cname, 0, 0, 0)
 	mustf(t, err, "open the musl-created semaphore")
 	defer c.Close()
 	if c.Value() != 2 {
@@ -143,7 +143,7 @@ func TestMuslImageAndCInterop(t *testing.T) {
 	}
 	// Opening a glibc semaphore's file as musl (or the reverse) is refused.
 	_, gname := newNamed(t, Glibc, 0)
-	if _, err := OpenFormat(Musl123, "sem."+gname[1:], 0, 0, 0); err == nil && !glibc32 {
+	if _, err := Musl123.OpenFlags("sem."+gname[1:], 0, 0, 0); err == nil && !glibc32 {
 		t.Fatal("a glibc sem_t opened as musl")
 	}
 }
@@ -312,7 +312,7 @@ func TestUnnamedMuslInterop(t *testing.T) {
 	mustf(t, err, "mmap")
 	defer unix.Munmap(mem)
 	runPeer(t, bin, "shminit", path, "36", "1")
-	s, err := AttachFormat(Musl123, mem, 36)
+	s, err := Musl123.Attach(mem, 36)
 	mustf(t, err, "attach")
 	mustf(t, s.TryWait(), "trywait")
 	p := startPeer(t, bin, "shm", path, "36", "threads", "2", "20", "30000")
@@ -332,7 +332,7 @@ func TestUnnamedMuslInterop(t *testing.T) {
 // when the last waiter goes.
 func TestMusl124GoOnly(t *testing.T) {
 	s, name := newNamed(t, Musl124, 0)
-	o, err := OpenFormat(Musl124, name, 0, 0, 0)
+	o, err := Musl124.OpenFlags(name, 0, 0, 0)
 	mustf(t, err, "open")
 	defer o.Close()
 	ctx := testCtx(t)
@@ -466,7 +466,7 @@ func TestOverflow(t *testing.T) {
 				t.Fatalf("value %d", s.Value())
 			}
 			mustf(t, s.TryWait(), "trywait")
-			if _, err := OpenFormat(f, "/"+ipctest.Name("big"), os.O_CREATE|os.O_EXCL, 0o600, MaxValue+1); !errors.Is(err, unix.EINVAL) {
+			if _, err := f.OpenFlags("/"+ipctest.Name("big"), os.O_CREATE|os.O_EXCL, 0o600, MaxValue+1); !errors.Is(err, unix.EINVAL) {
 				t.Fatalf("value above SEM_VALUE_MAX: %v", err)
 			}
 		})
@@ -493,7 +493,7 @@ func TestBadNames(t *testing.T) {
 		{Glibc, ""}, {Glibc, "/"}, {Glibc, "//"}, {Glibc, "a/b"}, {Glibc, "/a/b"}, {Musl123, "."}, {Musl124, "/.."},
 		{Glibc, "a\x00b"}, {Glibc, long(252)}, {Musl123, long(256)}, {Musl123, "../x"},
 	} {
-		_, err := OpenFormat(tc.f, tc.name, os.O_CREATE|os.O_EXCL, 0o600, 0)
+		_, err := tc.f.OpenFlags(tc.name, os.O_CREATE|os.O_EXCL, 0o600, 0)
 		if !errors.Is(err, shmname.ErrInvalid) {
 			t.Errorf("%v %q: %v, want shmname.ErrInvalid", tc.f, tc.name, err)
 		}
@@ -505,15 +505,15 @@ func TestBadNames(t *testing.T) {
 	}{{Glibc, 251}, {Musl123, 255}} {
 		name := ipctest.Name("x")
 		name += long(tc.n - len(name))
-		s, err := OpenFormat(tc.f, name, os.O_CREATE|os.O_EXCL, 0o600, 0)
+		s, err := tc.f.OpenFlags(name, os.O_CREATE|os.O_EXCL, 0o600, 0)
 		mustf(t, err, "%v %d-byte name", tc.f, tc.n)
 		s.Close()
-		mustf(t, UnlinkFormat(tc.f, name), "unlink")
+		mustf(t, tc.f.Unlink(name), "unlink")
 	}
-	if _, err := Open(ipctest.Name("x"), os.O_CREATE|os.O_TRUNC, 0o600, 0); !errors.Is(err, unix.EINVAL) {
+	if _, err := OpenFlags(ipctest.Name("x"), os.O_CREATE|os.O_TRUNC, 0o600, 0); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("unsupported flag: %v", err)
 	}
-	if _, err := OpenFormat(Format(9), "x", 0, 0, 0); !errors.Is(err, ErrNotSupported) {
+	if _, err := Format(9).OpenFlags("x", 0, 0, 0); !errors.Is(err, ErrNotSupported) {
 		t.Errorf("bad format: %v", err)
 	}
 	// A file that is not a semaphore is refused, not mapped.
@@ -521,17 +521,17 @@ func TestBadNames(t *testing.T) {
 	path := shmname.Dir + "sem." + name
 	mustf(t, os.WriteFile(path, []byte("short"), 0o600), "write")
 	defer os.Remove(path)
-	if _, err := Open(name, 0, 0, 0); !errors.Is(err, unix.EINVAL) {
+	if _, err := Open(name); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("short file: %v", err)
 	}
 	mustf(t, os.WriteFile(path, make([]byte, 32), 0o600), "write")
-	if _, err := Open(name, 0, 0, 0); !errors.Is(err, unix.EINVAL) {
+	if _, err := Open(name); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("zeroed file (private field 0): %v", err)
 	}
 	// A symlink is not followed.
 	mustf(t, os.Remove(path), "rm")
 	mustf(t, os.Symlink("/etc/passwd", path), "symlink")
-	if _, err := Open(name, 0, 0, 0); !errors.Is(err, unix.ELOOP) {
+	if _, err := Open(name); !errors.Is(err, unix.ELOOP) {
 		t.Errorf("symlink: %v", err)
 	}
 }
@@ -550,7 +550,7 @@ func TestBounds(t *testing.T) {
 	if _, err := Init(mem, base, MaxValue+1); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("Init above MaxValue: %v", err)
 	}
-	if _, err := InitFormat(Musl123, mem, base+4, 1); err != nil {
+	if _, err := Musl123.Init(mem, base+4, 1); err != nil {
 		t.Errorf("musl at 4-aligned offset: %v", err)
 	}
 	if _, err := Init(nil, 0, 0); !errors.Is(err, unix.EINVAL) {
@@ -586,7 +586,7 @@ func init() {
 	// sem-waiter NAME: takes units from the glibc semaphore NAME forever,
 	// printing "ready" once it is registered as a waiter.
 	testenv.RegisterChild("sem-waiter", func(args []string) int {
-		s, err := Open(args[0], 0, 0, 0)
+		s, err := Open(args[0])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -664,11 +664,11 @@ func TestKilledWaitersLeaveItUsable(t *testing.T) {
 
 func TestOpenIgnoresAccessMode(t *testing.T) {
 	name := ipctest.Name("acc")
-	s, err := Open(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, 1)
+	s, err := OpenFlags(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, 1)
 	mustf(t, err, "open with O_RDWR")
 	defer Unlink(name)
 	defer s.Close()
-	o, err := Open(name, os.O_RDONLY, 0, 0)
+	o, err := OpenFlags(name, os.O_RDONLY, 0, 0)
 	mustf(t, err, "open with O_RDONLY")
 	mustf(t, o.TryWait(), "trywait")
 	o.Close()

@@ -21,7 +21,7 @@ const SysVMaxValue = 32767
 // it when the process exits by any means, SIGKILL included, so units taken
 // by a holder that dies come back. POSIX semaphores cannot do that.
 //
-// With Undo (the default of CreateSysV and OpenSysV) both Wait and Post
+// With Undo (the default of every constructor) both Wait and Post
 // carry SEM_UNDO, which suits a lock or a pool of units that each process
 // takes and gives back: a process that dies between Wait and Post returns
 // its unit, and one that completed both leaves no adjustment behind. For a
@@ -35,15 +35,27 @@ type SysV struct {
 	set *sysv.SemSet
 	num uint16
 	flg int16
-	own bool
 }
 
 // CreateSysV creates a one-semaphore SysV set for key (sysv.IPCPrivate for
 // a private one whose id is passed to the other processes), mode 0600
 // unless o.Mode says otherwise, and sets its value. It fails with an error
-// matching os.ErrExist if key names a set, unless o.OpenExisting: then it
-// opens or creates the set, and the value is set exactly once, by the
-// process that created the set, however many processes race to open it.
+// matching os.ErrExist if key names a set.
+func CreateSysV(key sysv.Key, value int, o *sysv.Options) (*SysV, error) {
+	if value < 0 || value > SysVMaxValue {
+		return nil, fmt.Errorf("semaphore: %w: SysV value %d outside 0..%d", unix.EINVAL, value, SysVMaxValue)
+	}
+	set, err := sysv.CreateSemSet(key, 1, o)
+	if err != nil {
+		return nil, err
+	}
+	return initSysV(set, value)
+}
+
+// OpenOrCreateSysV opens the SysV semaphore for key (semaphore 0 of its
+// set) or, if there is none, creates it as CreateSysV does; the value is
+// set exactly once, by the process that created the set, however many
+// processes race to open it. With sysv.IPCPrivate it always creates.
 //
 // That is the classic System V initialisation protocol (W. Richard
 // Stevens, UNIX Network Programming, Volume 2, chapter 11, on semget): the
@@ -58,21 +70,15 @@ type SysV struct {
 // set that a C process created and initialised with SETVAL (or SETALL) is
 // seen as initialised only once some process has done a semop on it; C
 // peers that share the key should follow the same protocol.
-func CreateSysV(key sysv.Key, value int, o *sysv.Options) (*SysV, error) {
+func OpenOrCreateSysV(key sysv.Key, value int, o *sysv.Options) (*SysV, error) {
 	if value < 0 || value > SysVMaxValue {
 		return nil, fmt.Errorf("semaphore: %w: SysV value %d outside 0..%d", unix.EINVAL, value, SysVMaxValue)
 	}
-	if o == nil || !o.OpenExisting || key == sysv.IPCPrivate {
-		set, err := sysv.CreateSemSet(key, 1, o)
-		if err != nil {
-			return nil, err
-		}
-		return initSysV(set, value)
+	if key == sysv.IPCPrivate {
+		return CreateSysV(key, value, o)
 	}
-	excl := *o
-	excl.OpenExisting = false
 	for attempt := 0; ; attempt++ {
-		set, err := sysv.CreateSemSet(key, 1, &excl)
+		set, err := sysv.CreateSemSet(key, 1, o)
 		if err == nil {
 			return initSysV(set, value) // we created it: we initialise it
 		}
@@ -144,12 +150,12 @@ func OpenSysV(key sysv.Key, num int) (*SysV, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewSysV(set, num)
+	return SysVFromSet(set, num)
 }
 
-// NewSysV uses semaphore num of an open set (for example one opened by id
-// with sysv.SemSetFromID), with Undo on.
-func NewSysV(set *sysv.SemSet, num int) (*SysV, error) {
+// SysVFromSet uses semaphore num of an open set (for example one opened by
+// id with sysv.SemSetFromID), with Undo on.
+func SysVFromSet(set *sysv.SemSet, num int) (*SysV, error) {
 	if num < 0 || num >= set.Len() {
 		return nil, fmt.Errorf("semaphore: %w: semaphore %d of a %d-semaphore set", unix.EINVAL, num, set.Len())
 	}

@@ -34,7 +34,7 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
-		s, err := NewSysV(set, 0)
+		s, err := SysVFromSet(set, 0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -134,7 +134,7 @@ func TestSysVBasics(t *testing.T) {
 	if err := m.Post(); !errors.Is(err, unix.ERANGE) {
 		t.Fatalf("Post at SEMVMX: %v", err)
 	}
-	if _, err := NewSysV(m.Set(), 1); !errors.Is(err, unix.EINVAL) {
+	if _, err := SysVFromSet(m.Set(), 1); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("semaphore number out of range: %v", err)
 	}
 }
@@ -203,8 +203,8 @@ func TestSysVZeroAllocs(t *testing.T) {
 func init() {
 	// sysv-opener KEY VALUE: maps the start line on fd 3 (a memfd), counts
 	// itself in at word 1 and spins until word 0 turns non-zero, so that
-	// all openers of a round start at once, then calls CreateSysV(KEY,
-	// VALUE, OpenExisting) and exits.
+	// all openers of a round start at once, then calls
+	// OpenOrCreateSysV(KEY, VALUE) and exits.
 	testenv.RegisterChild("sysv-opener", func(args []string) int {
 		key, _ := strconv.ParseInt(args[0], 10, 32)
 		value, _ := strconv.Atoi(args[1])
@@ -222,8 +222,8 @@ func init() {
 				return 2
 			}
 		}
-		if _, err := CreateSysV(sysv.Key(key), value, &sysv.Options{OpenExisting: true}); err != nil {
-			fmt.Fprintln(os.Stderr, "CreateSysV:", err)
+		if _, err := OpenOrCreateSysV(sysv.Key(key), value, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "OpenOrCreateSysV:", err)
 			return 1
 		}
 		return 0
@@ -236,7 +236,7 @@ func init() {
 // operated on" from sem_otime decided who initialises) two racers both saw
 // sem_otime 0 and both added the value: the final value was 2N or more in
 // some round.
-func TestSysVOpenExistingRaceInitialisesOnce(t *testing.T) {
+func TestSysVOpenOrCreateRaceInitialisesOnce(t *testing.T) {
 	const (
 		openers = 3
 		value   = 5
@@ -292,23 +292,23 @@ func TestSysVOpenExistingRaceInitialisesOnce(t *testing.T) {
 // between semget and its first semop) gives up after a bounded wait with
 // an error matching unix.ETIMEDOUT, instead of adding the value itself or
 // waiting for ever.
-func TestSysVOpenExistingUninitialised(t *testing.T) {
+func TestSysVOpenOrCreateUninitialised(t *testing.T) {
 	key := sysv.Key(ipctest.Key())
 	set, err := sysv.CreateSemSet(key, 1, nil) // created, never operated on
 	mustf(t, err, "create")
 	t.Cleanup(func() { set.Remove() })
 	sysvInitWait = 50 * time.Millisecond
 	t.Cleanup(func() { sysvInitWait = defaultSysVInitWait })
-	if _, err := CreateSysV(key, 3, &sysv.Options{OpenExisting: true}); !errors.Is(err, unix.ETIMEDOUT) {
-		t.Fatalf("OpenExisting on a set never initialised: %v, want ETIMEDOUT", err)
+	if _, err := OpenOrCreateSysV(key, 3, nil); !errors.Is(err, unix.ETIMEDOUT) {
+		t.Fatalf("OpenOrCreateSysV on a set never initialised: %v, want ETIMEDOUT", err)
 	}
 	if v, _ := set.Value(0); v != 0 {
 		t.Fatalf("value %d: the opener initialised a set it did not create", v)
 	}
 	// Once the creator's semop has run, openers proceed and leave the value.
 	mustf(t, set.Op(context.Background(), sysv.Sembuf{Num: 0, Op: 3}), "creator's semop")
-	s, err := CreateSysV(key, 3, &sysv.Options{OpenExisting: true})
-	mustf(t, err, "OpenExisting on an initialised set")
+	s, err := OpenOrCreateSysV(key, 3, nil)
+	mustf(t, err, "OpenOrCreateSysV on an initialised set")
 	if v := sysvValue(t, s); v != 3 {
 		t.Fatalf("value %d, want 3", v)
 	}

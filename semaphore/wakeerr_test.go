@@ -45,7 +45,7 @@ func init() {
 			return 2
 		}
 		for _, f := range []Format{Glibc, Musl123, Musl124} {
-			s, err := InitFormat(f, mem, 0, 0)
+			s, err := f.Init(mem, 0, 0)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 2

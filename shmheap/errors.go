@@ -74,7 +74,6 @@ var (
 	errBadLen    = &corruptError{"length out of bounds"}
 	errBadChunk  = &corruptError{"vector chunk outside the heap"}
 	errBadTable  = &corruptError{"hash table outside the heap"}
-	errBadBody   = &corruptError{"object body outside the heap"}
 	errBadRedo   = &corruptError{"redo record out of bounds"}
 	errTableFull = &corruptError{"hash table has no empty slot"}
 )

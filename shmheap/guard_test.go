@@ -39,7 +39,7 @@ func TestTruncated(t *testing.T) {
 	v := must(CreateValue[int64](h, "v"))
 	defer v.Close()
 
-	if err := posix.ShmUnlink(name); err != nil { // keep the test's cleanup simple
+	if err := posix.UnlinkShm(name); err != nil { // keep the test's cleanup simple
 		t.Fatal(err)
 	}
 	if err := h.c.sm.Truncate(hLogEnd); err != nil { // header and heap lock survive

@@ -171,7 +171,7 @@ func New(size int64, o *Options) (*Heap, error) {
 }
 
 // FromFile opens the heap behind a descriptor received from another
-// process (ExtraFiles, posix.RecvFiles): a memfd from New, or a shm object
+// process (ExtraFiles, posix.ReceiveFiles): a memfd from New, or a shm object
 // or file. It duplicates the descriptor; the caller still owns f. Unless
 // the descriptor is sealed against shrinking, every access runs under
 // posix.Mapping.Guard, so a peer that truncates the file causes
@@ -228,7 +228,7 @@ func OpenOrCreateShm(name string, size int64, o *Options) (*Heap, error) {
 
 // UnlinkShm removes the shm name of a heap; processes that have it open
 // keep using it.
-func UnlinkShm(name string) error { return posix.ShmUnlink(name) }
+func UnlinkShm(name string) error { return posix.UnlinkShm(name) }
 
 // CreateFile creates a heap of size bytes in the file path (exclusively:
 // an error matching os.ErrExist if it exists), initialised under a

@@ -113,15 +113,6 @@ func (t *tx) set32(at uint64, v uint32) error {
 	return nil
 }
 
-// write logs [at, at+len(b)) and then copies b there.
-func (t *tx) write(at uint64, b []byte) error {
-	if err := t.save(at, uint64(len(b))); err != nil {
-		return err
-	}
-	copy(t.m.bytes(at, uint64(len(b))), b)
-	return nil
-}
-
 // clearEntries forgets the entries: the changes they protect stay.
 func (t *tx) clearEntries() {
 	crashPoint()

@@ -15,33 +15,32 @@ import (
 // the requested bits against the caller's class (owner, group, other).
 const accessRW = 0o666
 
-// Options control how an object is created.
+// Options control how an object is created (by the Create and
+// OpenOrCreate functions); nil means the defaults.
 type Options struct {
 	// Mode holds the permission bits; zero means 0600.
 	Mode os.FileMode
-	// OpenExisting opens the object if the key already names one, instead
-	// of failing with an error that matches os.ErrExist. It has no effect
-	// with IPCPrivate, which always creates.
-	OpenExisting bool
 	// Flags are ORed into the get call: SHM_HUGETLB, SHM_NORESERVE and
 	// SHM_HUGE_* for segments.
 	Flags int
 }
 
-func (o *Options) getFlags() int {
+// getFlags returns the get call's flags: IPC_CREAT, the mode, o.Flags and,
+// when excl, IPC_EXCL.
+func (o *Options) getFlags(excl bool) int {
 	mode := os.FileMode(0o600)
 	var extra int
-	excl := IPC_EXCL
 	if o != nil {
 		if o.Mode != 0 {
 			mode = o.Mode
 		}
 		extra = o.Flags
-		if o.OpenExisting {
-			excl = 0
-		}
 	}
-	return IPC_CREAT | excl | int(mode.Perm()) | extra
+	fl := IPC_CREAT | int(mode.Perm()) | extra
+	if excl {
+		fl |= IPC_EXCL
+	}
+	return fl
 }
 
 // Perm is the ownership and permissions of a System V object.

@@ -21,7 +21,10 @@ func init() {
 		var id, n int
 		fmt.Sscan(args[0], &id)
 		fmt.Sscan(args[1], &n)
-		q := sysv.QueueFromID(id)
+		q, err := sysv.QueueFromID(id)
+		if err != nil {
+			return childFail("%v", err)
+		}
 		buf := make([]byte, 8192)
 		for i := 0; i < n; i++ {
 			got, _, err := q.Receive(context.Background(), 1, buf, 0)
@@ -55,7 +58,11 @@ func init() {
 		var id, v int
 		fmt.Sscan(args[0], &id)
 		fmt.Sscan(args[1], &v)
-		m, err := sysv.SegmentFromID(id).Attach(0)
+		seg, err := sysv.SegmentFromID(id)
+		if err != nil {
+			return childFail("%v", err)
+		}
+		m, err := seg.Attach(0)
 		if err != nil {
 			return childFail("%v", err)
 		}

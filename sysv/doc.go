@@ -11,12 +11,23 @@
 // (IPC_64, the by-value union semun, the long msgtyp, the _time64 calls on
 // 32-bit systems) handled by generated code.
 //
-// The handle layer ([Queue], [SemSet], [Segment]) follows Go conventions:
-// objects are created with mode 0600 unless told otherwise, blocking calls
-// take a [context.Context] and return promptly when it is cancelled, EINTR is
-// retried with the time left recomputed, and errors name the operation and
-// match [os.ErrNotExist], [os.ErrExist], [os.ErrPermission] and the
-// [golang.org/x/sys/unix.Errno] values with [errors.Is].
+// The handle layer ([Queue], [SemSet], [Segment]) follows Go conventions
+// and the vocabulary of every ipckit package: CreateX creates exclusively
+// (an existing key is an error matching [os.ErrExist]) with mode 0600
+// unless told otherwise, OpenX opens an existing object, OpenOrCreateX
+// does either, XFromID turns an id from another process (or ipcs) into a
+// handle after checking it with IPC_STAT, and Remove (or RemoveX with an
+// id) deletes the object. A handle is an id and holds nothing in the
+// process, so it has no Close. Blocking calls take a [context.Context] and
+// return promptly when it is cancelled, EINTR is retried with the time
+// left recomputed, TrySend and TryReceive fail with an error matching
+// [golang.org/x/sys/unix.EAGAIN] instead of waiting, and errors name the
+// operation and match [os.ErrNotExist], [os.ErrExist], [os.ErrPermission]
+// and the [golang.org/x/sys/unix.Errno] values with [errors.Is].
+//
+// [Segment.Attach] maps a segment as a [posix.Mapping], the one mapping type
+// of ipckit (POSIX shm, memfds and files map to it too): reference-counted
+// handles whose last Close detaches, errors instead of faults after Close.
 //
 // # EINTR in the raw layer
 //

@@ -258,16 +258,22 @@ func TestUtilLinuxInterop(t *testing.T) {
 		}
 		return atoi(t, m[1])
 	}
-	mq := sysv.QueueFromID(mk("-Q", "-p", "0600"))
+	mq, err := sysv.QueueFromID(mk("-Q", "-p", "0600"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer mq.Remove()
 	if err := mq.Send(bg, 4, []byte("via ipcmk")); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 32)
-	if n, typ, err := mq.Receive(bg, 4, buf, sysv.RecvNoWait); err != nil || typ != 4 || string(buf[:n]) != "via ipcmk" {
+	if n, typ, err := mq.Receive(bg, 4, buf, sysv.ReceiveNoWait); err != nil || typ != 4 || string(buf[:n]) != "via ipcmk" {
 		t.Fatalf("ipcmk queue: %q %d %v", buf[:n], typ, err)
 	}
-	ms := sysv.SegmentFromID(mk("-M", "8192", "-p", "0600"))
+	ms, err := sysv.SegmentFromID(mk("-M", "8192", "-p", "0600"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ms.Remove()
 	m, err := ms.Attach(0)
 	if err != nil || m.Len() != 8192 {

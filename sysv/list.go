@@ -44,12 +44,12 @@ type Object struct {
 	Changed time.Time
 
 	// Message queues.
-	Bytes       uint64 // text bytes queued
-	Messages    uint64
-	LastSendPID int
-	LastRecvPID int
-	LastSend    time.Time
-	LastRecv    time.Time
+	Bytes          uint64 // text bytes queued
+	Messages       uint64
+	LastSendPID    int
+	LastReceivePID int
+	LastSend       time.Time
+	LastReceive    time.Time
 
 	// Semaphore sets.
 	NSems  int
@@ -151,8 +151,8 @@ func parseProc(k Kind, r io.Reader) ([]Object, error) {
 		case MessageQueue:
 			o.ID = int(num("msqid"))
 			o.Bytes, o.Messages = unum("cbytes"), unum("qnum")
-			o.LastSendPID, o.LastRecvPID = int(num("lspid")), int(num("lrpid"))
-			o.LastSend, o.LastRecv = unixTime(num("stime")), unixTime(num("rtime"))
+			o.LastSendPID, o.LastReceivePID = int(num("lspid")), int(num("lrpid"))
+			o.LastSend, o.LastReceive = unixTime(num("stime")), unixTime(num("rtime"))
 		case SemaphoreSet:
 			o.ID = int(num("semid"))
 			o.NSems = int(num("nsems"))
@@ -187,8 +187,8 @@ func ListStat() ([]Object, error) {
 		}
 		st := queueStatOf(&ds)
 		all = append(all, Object{Kind: MessageQueue, ID: id, Perm: st.Perm, Changed: st.Changed,
-			Bytes: st.Bytes, Messages: st.Messages, LastSendPID: st.LastSendPID, LastRecvPID: st.LastRecvPID,
-			LastSend: st.LastSend, LastRecv: st.LastRecv})
+			Bytes: st.Bytes, Messages: st.Messages, LastSendPID: st.LastSendPID, LastReceivePID: st.LastReceivePID,
+			LastSend: st.LastSend, LastReceive: st.LastReceive})
 	}
 	var si Seminfo
 	if maxIdx, err = SemctlInfo(SEM_INFO, &si); err != nil {

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/sysv"
 )
@@ -46,23 +49,50 @@ func TestList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pid, uid, gid := os.Getpid(), uint32(os.Geteuid()), uint32(os.Getegid())
+	perm := func(key sysv.Key, mode os.FileMode) sysv.Perm {
+		return sysv.Perm{Key: key, UID: uid, GID: gid, CUID: uid, CGID: gid, Mode: mode}
+	}
+	want := []sysv.Object{
+		{Kind: sysv.MessageQueue, ID: q.ID(), Perm: perm(key, 0o620), Bytes: 6, Messages: 1, LastSendPID: pid},
+		{Kind: sysv.SemaphoreSet, ID: s.ID(), Perm: perm(0, 0o600), NSems: 5},
+		{Kind: sysv.SharedMemory, ID: seg.ID(), Perm: perm(0, 0o600), Size: 5000, Attaches: 1, CreatorPID: pid, LastPID: pid},
+	}
+	// Times are checked apart (set or not); the sequence number and the
+	// procfs-only RSS and Swap are not compared.
+	ignore := []string{"Changed", "LastSend", "LastReceive", "LastOp", "LastAttach", "LastDetach", "RSS", "Swap", "Perm.Seq"}
+	found := map[string][]sysv.Object{}
 	for name, objs := range map[string][]sysv.Object{"List": proc, "ListStat": stat} {
+		ign := ignore
 		// IPC_STAT through qemu-user misreports modes on s390x and
 		// msqid_ds pids on 64-bit guests; /proc/sysvipc is unaffected.
-		badMode := name == "ListStat" && testenv.IPCPermModeUnreliable()
-		badPID := name == "ListStat" && testenv.MsqPIDsUnreliable()
-		qo := findObject(objs, sysv.MessageQueue, q.ID())
-		if qo == nil || qo.Perm.Key != key || (qo.Perm.Mode != 0o620 && !badMode) || qo.Bytes != 6 || qo.Messages != 1 ||
-			(qo.LastSendPID != os.Getpid() && !badPID) || qo.LastSend.IsZero() || qo.Perm.UID != uint32(os.Geteuid()) {
-			t.Errorf("%s: queue %+v", name, qo)
+		if name == "ListStat" && testenv.IPCPermModeUnreliable() {
+			ign = append(ign, "Perm.Mode", "Removed", "Locked")
 		}
-		so := findObject(objs, sysv.SemaphoreSet, s.ID())
-		if so == nil || so.NSems != 5 || (so.Perm.Mode != 0o600 && !badMode) || so.Perm.Key != 0 {
-			t.Errorf("%s: semaphore set %+v", name, so)
+		if name == "ListStat" && testenv.MsqPIDsUnreliable() {
+			ign = append(ign, "LastSendPID", "LastReceivePID")
 		}
-		mo := findObject(objs, sysv.SharedMemory, seg.ID())
-		if mo == nil || mo.Size != 5000 || mo.Attaches != 1 || mo.CreatorPID != os.Getpid() || (mo.Removed && !badMode) {
-			t.Errorf("%s: segment %+v", name, mo)
+		var got []sysv.Object
+		for _, w := range want {
+			if o := findObject(objs, w.Kind, w.ID); o != nil {
+				got = append(got, *o)
+			}
+		}
+		found[name] = got
+		if d := cmp.Diff(want, got, cmpopts.IgnoreFields(sysv.Object{}, ign...)); d != "" {
+			t.Errorf("%s (-want +got):\n%s", name, d)
+			continue
+		}
+		if got[0].LastSend.IsZero() || got[0].Changed.IsZero() || !got[1].LastOp.IsZero() || got[2].LastAttach.IsZero() {
+			t.Errorf("%s: times: queue sent %v changed %v, set last op %v (want none), segment attached %v",
+				name, got[0].LastSend, got[0].Changed, got[1].LastOp, got[2].LastAttach)
+		}
+	}
+	// Both paths read the same kernel objects: every field they both
+	// report agrees (procfs has no sequence number).
+	if !testenv.IPCPermModeUnreliable() && !testenv.MsqPIDsUnreliable() {
+		if d := cmp.Diff(found["List"], found["ListStat"], cmpopts.IgnoreFields(sysv.Object{}, "RSS", "Swap", "Perm.Seq")); d != "" {
+			t.Errorf("List and ListStat disagree (-List +ListStat):\n%s", d)
 		}
 	}
 	if len(proc) != len(stat) {

@@ -37,9 +37,11 @@ func init() {
 		}
 		_, err := sysv.OpenQueue(sysv.Key(key))
 		report("msgget", err)
-		_, err = sysv.QueueFromID(qid).Stat()
+		_, err = sysv.QueueFromID(qid)
 		report("msgctl", err)
-		report("msgsnd", sysv.QueueFromID(qid).TrySend(1, []byte("x")))
+		m := sysv.NewMsgbuf(1)
+		m.SetType(1)
+		report("msgsnd", sysv.Msgsnd(qid, m, sysv.IPC_NOWAIT))
 		_, err = sysv.OpenSemSet(sysv.Key(key))
 		report("semget", err)
 		_, err = sysv.SemctlVal(sid, 0, sysv.GETVAL, 0)

@@ -2,24 +2,38 @@ package sysv
 
 import (
 	"context"
+	"errors"
 	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/errs"
 )
 
 // Queue is a System V message queue. The zero value is not usable; get
-// one from CreateQueue, OpenQueue or QueueFromID. A Queue is an id, safe for
-// concurrent use by multiple goroutines; it holds no resources in the
-// process, so there is nothing to close — Remove deletes the queue itself.
+// one from CreateQueue, OpenQueue, OpenOrCreateQueue or QueueFromID. A
+// Queue is an id, safe for concurrent use by multiple goroutines; it holds
+// no resources in the process, so there is nothing to close — Remove
+// deletes the queue itself.
 type Queue struct{ id int }
 
 // CreateQueue creates a message queue for key (IPCPrivate for a new,
-// unnamed one), with mode 0600 unless o says otherwise. Unless
-// o.OpenExisting, an existing queue for key is an error matching
-// os.ErrExist.
+// unnamed one), with mode 0600 unless o says otherwise. An existing queue
+// for key is an error matching os.ErrExist.
 func CreateQueue(key Key, o *Options) (*Queue, error) {
-	id, err := Msgget(key, o.getFlags())
+	id, err := Msgget(key, o.getFlags(true))
+	if err != nil {
+		return nil, wrap("msgget", err)
+	}
+	return &Queue{id}, nil
+}
+
+// OpenOrCreateQueue opens the queue for key, or creates it (as
+// CreateQueue) if there is none; msgget(IPC_CREAT) does both atomically,
+// and a new queue needs no initialising.
+func OpenOrCreateQueue(key Key, o *Options) (*Queue, error) {
+	id, err := Msgget(key, o.getFlags(false))
 	if err != nil {
 		return nil, wrap("msgget", err)
 	}
@@ -40,28 +54,37 @@ func OpenQueue(key Key) (*Queue, error) {
 	return &Queue{id}, nil
 }
 
-// QueueFromID returns the queue with the given id (as ipcs shows it).
-func QueueFromID(id int) *Queue { return &Queue{id} }
+// QueueFromID returns the queue with the given id (as ipcs shows it, or
+// as another process passed it), checked with IPC_STAT: an id that names
+// no queue fails here (EINVAL, or EIDRM for one being removed), and so
+// does one this process may not read (EACCES, matching os.ErrPermission).
+func QueueFromID(id int) (*Queue, error) {
+	var ds MsqidDS
+	if _, err := Msgctl(id, IPC_STAT, &ds); err != nil {
+		return nil, wrap("msgctl", err)
+	}
+	return &Queue{id}, nil
+}
 
 // ID returns the queue's id.
 func (q *Queue) ID() int { return q.id }
 
-// RecvFlag modifies Receive.
-type RecvFlag int
+// ReceiveFlag modifies Receive.
+type ReceiveFlag int
 
 const (
-	// RecvNoWait fails with ENOMSG instead of waiting (IPC_NOWAIT).
-	RecvNoWait RecvFlag = IPC_NOWAIT
-	// RecvNoError truncates a message longer than the buffer instead of
+	// ReceiveNoWait fails with ENOMSG instead of waiting (IPC_NOWAIT).
+	ReceiveNoWait ReceiveFlag = IPC_NOWAIT
+	// ReceiveNoError truncates a message longer than the buffer instead of
 	// failing with E2BIG (MSG_NOERROR); the rest of it is lost.
-	RecvNoError RecvFlag = MSG_NOERROR
-	// RecvExcept selects the first message whose type is not mtype
+	ReceiveNoError ReceiveFlag = MSG_NOERROR
+	// ReceiveExcept selects the first message whose type is not mtype
 	// (MSG_EXCEPT, with mtype > 0).
-	RecvExcept RecvFlag = MSG_EXCEPT
-	// RecvCopy copies the message at 0-based position mtype without
+	ReceiveExcept ReceiveFlag = MSG_EXCEPT
+	// ReceiveCopy copies the message at 0-based position mtype without
 	// removing it (MSG_COPY; the kernel needs CONFIG_CHECKPOINT_RESTORE).
 	// It never waits.
-	RecvCopy RecvFlag = MSG_COPY
+	ReceiveCopy ReceiveFlag = MSG_COPY
 )
 
 // Send sends data as a message of type mtype (> 0). If the queue is full
@@ -112,13 +135,13 @@ func (q *Queue) SendMsg(ctx context.Context, m Msgbuf) error {
 
 // Receive receives a message into buf and returns its length and type.
 // mtype selects the message: 0 the first in the queue, > 0 the first of
-// that type (with RecvExcept: of any other type), < 0 the first of the
-// lowest type not above -mtype. Without RecvNoError, a message longer
+// that type (with ReceiveExcept: of any other type), < 0 the first of the
+// lowest type not above -mtype. Without ReceiveNoError, a message longer
 // than buf stays queued and Receive fails with E2BIG. It waits for a
-// message unless flags has RecvNoWait or RecvCopy, until ctx is done or
+// message unless flags has ReceiveNoWait or ReceiveCopy, until ctx is done or
 // the queue is removed (EIDRM). It does not allocate once its buffer pool
 // is warm.
-func (q *Queue) Receive(ctx context.Context, mtype int, buf []byte, flags RecvFlag) (n, typ int, err error) {
+func (q *Queue) Receive(ctx context.Context, mtype int, buf []byte, flags ReceiveFlag) (n, typ int, err error) {
 	bp := getBuf(SizeofLong + len(buf))
 	m := Msgbuf(*bp)
 	n, err = q.ReceiveMsg(ctx, m, mtype, flags)
@@ -130,9 +153,20 @@ func (q *Queue) Receive(ctx context.Context, mtype int, buf []byte, flags RecvFl
 	return n, typ, err
 }
 
+// TryReceive is Receive without waiting (ReceiveNoWait is implied): when
+// no message matches it fails with an error matching unix.EAGAIN, as every
+// Try call's does, and unix.ENOMSG, the kernel's answer.
+func (q *Queue) TryReceive(mtype int, buf []byte, flags ReceiveFlag) (n, typ int, err error) {
+	n, typ, err = q.Receive(context.Background(), mtype, buf, flags|ReceiveNoWait)
+	if errors.Is(err, unix.ENOMSG) {
+		err = wrap("msgrcv", errs.WouldBlock(unix.ENOMSG))
+	}
+	return n, typ, err
+}
+
 // ReceiveMsg receives into a Msgbuf without copying; it returns the text
 // length. See Receive.
-func (q *Queue) ReceiveMsg(ctx context.Context, m Msgbuf, mtype int, flags RecvFlag) (int, error) {
+func (q *Queue) ReceiveMsg(ctx context.Context, m Msgbuf, mtype int, flags ReceiveFlag) (int, error) {
 	fl := int(flags)
 	if fl&MSG_COPY != 0 {
 		fl |= IPC_NOWAIT // the kernel requires it
@@ -160,22 +194,22 @@ func (q *Queue) ReceiveMsg(ctx context.Context, m Msgbuf, mtype int, flags RecvF
 
 // QueueStat is a message queue's state.
 type QueueStat struct {
-	Perm        Perm
-	Bytes       uint64 // bytes of text queued
-	Messages    uint64 // messages queued
-	MaxBytes    uint64 // capacity in bytes (msg_qbytes)
-	LastSendPID int
-	LastRecvPID int
-	LastSend    time.Time // zero if never
-	LastRecv    time.Time
-	Changed     time.Time
+	Perm           Perm
+	Bytes          uint64 // bytes of text queued
+	Messages       uint64 // messages queued
+	MaxBytes       uint64 // capacity in bytes (msg_qbytes)
+	LastSendPID    int
+	LastReceivePID int
+	LastSend       time.Time // zero if never
+	LastReceive    time.Time
+	Changed        time.Time
 }
 
 func queueStatOf(ds *MsqidDS) QueueStat {
 	return QueueStat{
 		Perm: permOf(&ds.Perm), Bytes: uint64(ds.Cbytes), Messages: uint64(ds.Qnum),
-		MaxBytes: uint64(ds.Qbytes), LastSendPID: int(ds.Lspid), LastRecvPID: int(ds.Lrpid),
-		LastSend: unixTime(ds.StimeSec()), LastRecv: unixTime(ds.RtimeSec()), Changed: unixTime(ds.CtimeSec()),
+		MaxBytes: uint64(ds.Qbytes), LastSendPID: int(ds.Lspid), LastReceivePID: int(ds.Lrpid),
+		LastSend: unixTime(ds.StimeSec()), LastReceive: unixTime(ds.RtimeSec()), Changed: unixTime(ds.CtimeSec()),
 	}
 }
 
@@ -217,7 +251,11 @@ func (q *Queue) SetMaxBytes(n uint64) error {
 
 // Remove deletes the queue (IPC_RMID). Waiting senders and receivers
 // fail with EIDRM.
-func (q *Queue) Remove() error {
-	_, err := Msgctl(q.id, IPC_RMID, nil)
+func (q *Queue) Remove() error { return RemoveQueue(q.id) }
+
+// RemoveQueue deletes the queue with the given id (IPC_RMID), as
+// Queue.Remove does, without a handle.
+func RemoveQueue(id int) error {
+	_, err := Msgctl(id, IPC_RMID, nil)
 	return wrap("msgctl", err)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/testenv"
@@ -26,9 +27,9 @@ func TestMsggetExclusive(t *testing.T) {
 	if got := err.Error(); got != "msgget: file exists" {
 		t.Errorf("error text %q", got)
 	}
-	q2, err := sysv.CreateQueue(key, &sysv.Options{OpenExisting: true})
+	q2, err := sysv.OpenOrCreateQueue(key, nil)
 	if err != nil || q2.ID() != q.ID() {
-		t.Fatalf("OpenExisting: %v, id %v want %d", err, q2, q.ID())
+		t.Fatalf("OpenOrCreateQueue: %v, id %v want %d", err, q2, q.ID())
 	}
 	q3, err := sysv.OpenQueue(key)
 	if err != nil || q3.ID() != q.ID() {
@@ -38,8 +39,16 @@ func TestMsggetExclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Perm.Key != key || !modeIs(st.Perm.Mode, 0o600) || st.Perm.UID != uint32(os.Geteuid()) {
-		t.Errorf("stat perm %+v, want key %#x mode 0600 uid %d", st.Perm, key, os.Geteuid())
+	uid, gid := uint32(os.Geteuid()), uint32(os.Getegid())
+	want := sysv.Perm{Key: key, UID: uid, GID: gid, CUID: uid, CGID: gid, Mode: 0o600, Seq: st.Perm.Seq}
+	if testenv.IPCPermModeUnreliable() {
+		want.Mode = st.Perm.Mode
+	}
+	if d := cmp.Diff(want, st.Perm); d != "" {
+		t.Errorf("Stat().Perm (-want +got):\n%s", d)
+	}
+	if st.Messages != 0 || st.MaxBytes == 0 || st.Changed.IsZero() || !st.LastSend.IsZero() {
+		t.Errorf("Stat of a new queue: %+v", st)
 	}
 }
 
@@ -84,10 +93,10 @@ func TestMsgrcvE2BIGAndNoError(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 3)
-	if _, _, err := q.Receive(bg, 0, buf, sysv.RecvNoWait); !errors.Is(err, unix.E2BIG) {
+	if _, _, err := q.Receive(bg, 0, buf, sysv.ReceiveNoWait); !errors.Is(err, unix.E2BIG) {
 		t.Fatalf("Receive short: %v", err)
 	}
-	if n, typ, err := q.Receive(bg, 0, buf, sysv.RecvNoError); err != nil || n != 3 || typ != 1 || string(buf) != "012" {
+	if n, typ, err := q.Receive(bg, 0, buf, sysv.ReceiveNoError); err != nil || n != 3 || typ != 1 || string(buf) != "012" {
 		t.Fatalf("Receive NoError: %d %d %v %q", n, typ, err, buf)
 	}
 }
@@ -98,9 +107,60 @@ func TestMsgrcvNoWaitENOMSG(t *testing.T) {
 	if err != unix.ENOMSG {
 		t.Fatalf("raw: %v, want ENOMSG", err)
 	}
-	_, _, err = q.Receive(bg, 0, make([]byte, 8), sysv.RecvNoWait)
+	_, _, err = q.Receive(bg, 0, make([]byte, 8), sysv.ReceiveNoWait)
 	if !errors.Is(err, unix.ENOMSG) || err.Error() != "msgrcv: no message of desired type" {
 		t.Fatalf("handle: %v", err)
+	}
+	// TryReceive's "would block" matches EAGAIN, as every Try call's does,
+	// and still the kernel's ENOMSG.
+	_, _, err = q.TryReceive(0, make([]byte, 8), 0)
+	if !errors.Is(err, unix.EAGAIN) || !errors.Is(err, unix.ENOMSG) || err.Error() != "msgrcv: no message of desired type" {
+		t.Fatalf("TryReceive on an empty queue: %v, want EAGAIN and ENOMSG", err)
+	}
+	if err := q.TrySend(3, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, typ, err := q.TryReceive(0, buf, 0); err != nil || n != 1 || typ != 3 {
+		t.Fatalf("TryReceive: %d %d %v", n, typ, err)
+	}
+}
+
+// XFromID checks the id: a stale one fails at once, for every kind.
+func TestFromIDChecksTheID(t *testing.T) {
+	q := newQueue(t)
+	id := q.ID()
+	if _, err := sysv.QueueFromID(id); err != nil {
+		t.Fatalf("QueueFromID(live id): %v", err)
+	}
+	set, err := sysv.CreateSemSet(sysv.IPCPrivate, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, err := sysv.CreateSegment(sysv.IPCPrivate, 4096, nil)
+	if err != nil {
+		set.Remove()
+		t.Fatal(err)
+	}
+	if _, err := sysv.SegmentFromID(seg.ID()); err != nil {
+		t.Errorf("SegmentFromID(live id): %v", err)
+	}
+	if s, err := sysv.SemSetFromID(set.ID()); err != nil || s.Len() != 2 {
+		t.Errorf("SemSetFromID(live id): %v", err)
+	}
+	for _, rm := range []func() error{q.Remove, set.Remove, seg.Remove} {
+		if err := rm(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sysv.QueueFromID(id); !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
+		t.Errorf("QueueFromID(removed id): %v, want EINVAL or EIDRM", err)
+	}
+	if _, err := sysv.SemSetFromID(set.ID()); !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
+		t.Errorf("SemSetFromID(removed id): %v, want EINVAL or EIDRM", err)
+	}
+	if _, err := sysv.SegmentFromID(seg.ID()); !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
+		t.Errorf("SegmentFromID(removed id): %v, want EINVAL or EIDRM", err)
 	}
 }
 
@@ -112,22 +172,22 @@ func TestMsgTypeSelection(t *testing.T) {
 		}
 	}
 	buf := make([]byte, 8)
-	recv := func(mtype int, flags sysv.RecvFlag) int {
+	recv := func(mtype int, flags sysv.ReceiveFlag) int {
 		t.Helper()
-		_, typ, err := q.Receive(bg, mtype, buf, flags|sysv.RecvNoWait)
+		_, typ, err := q.Receive(bg, mtype, buf, flags|sysv.ReceiveNoWait)
 		if err != nil {
 			t.Fatalf("Receive(%d, %#x): %v", mtype, flags, err)
 		}
 		return typ
 	}
 	// MSG_COPY: index 2 is the third message (9), still queued after.
-	if typ := recv(2, sysv.RecvCopy); typ != 9 {
+	if typ := recv(2, sysv.ReceiveCopy); typ != 9 {
 		t.Errorf("MSG_COPY index 2 gave type %d, want 9", typ)
 	}
 	if typ := recv(-6, 0); typ != 2 {
 		t.Errorf("msgtyp -6 gave %d, want the lowest type <= 6: 2", typ)
 	}
-	if typ := recv(5, sysv.RecvExcept); typ != 9 {
+	if typ := recv(5, sysv.ReceiveExcept); typ != 9 {
 		t.Errorf("MSG_EXCEPT 5 gave %d, want first type != 5: 9", typ)
 	}
 	if typ := recv(7, 0); typ != 7 {
@@ -142,7 +202,7 @@ func TestMsgTypeSelection(t *testing.T) {
 	// A negative type that no message satisfies, and a C long type that
 	// does not fit 32 bits (msgtyp is a long; on 32-bit systems it is cut
 	// to 32 bits exactly as C does).
-	if _, _, err := q.Receive(bg, -1, buf, sysv.RecvNoWait); !errors.Is(err, unix.ENOMSG) {
+	if _, _, err := q.Receive(bg, -1, buf, sysv.ReceiveNoWait); !errors.Is(err, unix.ENOMSG) {
 		t.Errorf("msgtyp -1 on an empty queue: %v", err)
 	}
 }
@@ -322,5 +382,38 @@ func TestShmAttach(t *testing.T) {
 		if _, err := h.Acquire(); !errors.Is(err, os.ErrClosed) {
 			t.Errorf("Acquire after Close: %v", err)
 		}
+	}
+}
+
+// OpenOrCreate creates once and then opens the same object, for every kind;
+// Create after it fails with os.ErrExist.
+func TestOpenOrCreate(t *testing.T) {
+	key := uniqueKey(t)
+	s1, err := sysv.OpenOrCreateSemSet(key, 3, &sysv.Options{Mode: 0o640})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s1.Remove() })
+	s2, err := sysv.OpenOrCreateSemSet(key, 3, nil)
+	if err != nil || s2.ID() != s1.ID() || s2.Len() != 3 {
+		t.Fatalf("second OpenOrCreateSemSet: %v (id %d, want %d)", err, s2.ID(), s1.ID())
+	}
+	if _, err := sysv.CreateSemSet(key, 3, nil); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("CreateSemSet after OpenOrCreateSemSet: %v, want os.ErrExist", err)
+	}
+	g1, err := sysv.OpenOrCreateSegment(key, 4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g1.Remove() })
+	g2, err := sysv.OpenOrCreateSegment(key, 4096, nil)
+	if err != nil || g2.ID() != g1.ID() {
+		t.Fatalf("second OpenOrCreateSegment: %v", err)
+	}
+	if _, err := sysv.OpenOrCreateSegment(key, 8192, nil); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("OpenOrCreateSegment larger than the segment: %v, want EINVAL", err)
+	}
+	if st, err := s1.Stat(); err != nil || !modeIs(st.Perm.Mode, 0o640) {
+		t.Fatalf("mode %v %v, want 0640", st.Perm.Mode, err)
 	}
 }

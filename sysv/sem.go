@@ -16,10 +16,25 @@ type SemSet struct {
 }
 
 // CreateSemSet creates a set of nsems semaphores (all 0) for key, with
-// mode 0600 unless o says otherwise. Unless o.OpenExisting, an existing set
-// for key is an error matching os.ErrExist.
+// mode 0600 unless o says otherwise. An existing set for key is an error
+// matching os.ErrExist.
 func CreateSemSet(key Key, nsems int, o *Options) (*SemSet, error) {
-	id, err := Semget(key, nsems, o.getFlags())
+	id, err := Semget(key, nsems, o.getFlags(true))
+	if err != nil {
+		return nil, wrap("semget", err)
+	}
+	return SemSetFromID(id)
+}
+
+// OpenOrCreateSemSet opens the set for key, or creates one of nsems
+// semaphores (as CreateSemSet) if there is none. An existing set with
+// fewer than nsems semaphores is an error matching unix.EINVAL (the
+// kernel's rule). The new set's values are all 0 and nothing tells an
+// opener whether its creator has set them yet: to initialise a set exactly
+// once whoever wins the race, use semaphore.OpenOrCreateSysV, or the same
+// protocol (the creator's first semop sets sem_otime, SemStat.LastOp).
+func OpenOrCreateSemSet(key Key, nsems int, o *Options) (*SemSet, error) {
+	id, err := Semget(key, nsems, o.getFlags(false))
 	if err != nil {
 		return nil, wrap("semget", err)
 	}
@@ -35,7 +50,10 @@ func OpenSemSet(key Key) (*SemSet, error) {
 	return SemSetFromID(id)
 }
 
-// SemSetFromID returns the set with the given id.
+// SemSetFromID returns the set with the given id, checked with IPC_STAT
+// (which also gives its size): an id that names no set fails here
+// (EINVAL, or EIDRM), and so does one this process may not read (EACCES,
+// matching os.ErrPermission).
 func SemSetFromID(id int) (*SemSet, error) {
 	var ds SemidDS
 	if _, err := SemctlBuf(id, IPC_STAT, &ds); err != nil {
@@ -208,7 +226,11 @@ func (s *SemSet) Chown(uid, gid uint32) error {
 }
 
 // Remove deletes the set (IPC_RMID); waiters fail with EIDRM.
-func (s *SemSet) Remove() error {
-	_, err := SemctlVal(s.id, 0, IPC_RMID, 0)
+func (s *SemSet) Remove() error { return RemoveSemSet(s.id) }
+
+// RemoveSemSet deletes the set with the given id (IPC_RMID), as
+// SemSet.Remove does, without a handle.
+func RemoveSemSet(id int) error {
+	_, err := SemctlVal(id, 0, IPC_RMID, 0)
 	return wrap("semctl", err)
 }

@@ -19,10 +19,22 @@ type Segment struct{ id int }
 
 // CreateSegment creates a segment of size bytes for key, with mode 0600
 // unless o says otherwise (o.Flags may add SHM_HUGETLB, SHM_NORESERVE).
-// Unless o.OpenExisting, an existing segment for key is an error matching
-// os.ErrExist.
+// An existing segment for key is an error matching os.ErrExist. The
+// kernel zero-fills a new segment.
 func CreateSegment(key Key, size int, o *Options) (*Segment, error) {
-	id, err := Shmget(key, size, o.getFlags())
+	id, err := Shmget(key, size, o.getFlags(true))
+	if err != nil {
+		return nil, wrap("shmget", err)
+	}
+	return &Segment{id}, nil
+}
+
+// OpenOrCreateSegment opens the segment for key, or creates a zero-filled
+// one of size bytes (as CreateSegment) if there is none; shmget(IPC_CREAT)
+// does both atomically. An existing segment smaller than size is an error
+// matching unix.EINVAL (the kernel's rule).
+func OpenOrCreateSegment(key Key, size int, o *Options) (*Segment, error) {
+	id, err := Shmget(key, size, o.getFlags(false))
 	if err != nil {
 		return nil, wrap("shmget", err)
 	}
@@ -38,8 +50,17 @@ func OpenSegment(key Key) (*Segment, error) {
 	return &Segment{id}, nil
 }
 
-// SegmentFromID returns the segment with the given id.
-func SegmentFromID(id int) *Segment { return &Segment{id} }
+// SegmentFromID returns the segment with the given id, checked with
+// IPC_STAT: an id that names no segment fails here (EINVAL, or EIDRM),
+// and so does one this process may not read (EACCES, matching
+// os.ErrPermission).
+func SegmentFromID(id int) (*Segment, error) {
+	var ds ShmidDS
+	if _, err := Shmctl(id, IPC_STAT, &ds); err != nil {
+		return nil, wrap("shmctl", err)
+	}
+	return &Segment{id}, nil
+}
 
 // ID returns the segment's id.
 func (s *Segment) ID() int { return s.id }
@@ -146,7 +167,11 @@ func (s *Segment) Unlock() error {
 
 // Remove marks the segment for deletion (IPC_RMID): its key is freed at
 // once, and the memory when the last process detaches.
-func (s *Segment) Remove() error {
-	_, err := Shmctl(s.id, IPC_RMID, nil)
+func (s *Segment) Remove() error { return RemoveSegment(s.id) }
+
+// RemoveSegment marks the segment with the given id for deletion
+// (IPC_RMID), as Segment.Remove does, without a handle.
+func RemoveSegment(id int) error {
+	_, err := Shmctl(id, IPC_RMID, nil)
 	return wrap("shmctl", err)
 }

@@ -82,11 +82,11 @@ func cleanupCRing() {
 }
 
 func cRings(size int) (a, b *mmapring.Ring, err error) {
-	a, err = mmapring.Create(ringConfig(mmapring.KindSPSC, size))
+	a, err = mmapring.New(ringConfig(mmapring.KindSPSC, size))
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err = mmapring.Create(ringConfig(mmapring.KindSPSC, size))
+	b, err = mmapring.New(ringConfig(mmapring.KindSPSC, size))
 	if err != nil {
 		a.Close()
 		return nil, nil, err

@@ -76,11 +76,11 @@ func mqOpen(size int, mode string, args []string) (conn, error) {
 	if len(args) != 2 {
 		return nil, fmt.Errorf("mq child: want two queue names, got %q", args)
 	}
-	r, err := posix.OpenQueue(args[0], unix.O_RDONLY, 0, nil)
+	r, err := posix.OpenQueueFlags(args[0], unix.O_RDONLY, 0, nil)
 	if err != nil {
 		return nil, err
 	}
-	w, err := posix.OpenQueue(args[1], unix.O_WRONLY, 0, nil)
+	w, err := posix.OpenQueueFlags(args[1], unix.O_WRONLY, 0, nil)
 	if err != nil {
 		r.Close()
 		return nil, err

@@ -13,7 +13,6 @@ import (
 
 type fdConn struct {
 	rfd, wfd int
-	files    []*os.File
 }
 
 func (c *fdConn) send(b []byte) error {

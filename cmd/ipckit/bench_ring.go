@@ -11,16 +11,15 @@ import (
 // child as fds 3 and 4.
 
 type ringConn struct {
-	p       *mmapring.Producer
-	c       *mmapring.Consumer
-	rings   []*mmapring.Ring
-	batched [][]byte
+	p     *mmapring.Producer
+	c     *mmapring.Consumer
+	rings []*mmapring.Ring
 }
 
 var bg = context.Background()
 
 func (r *ringConn) send(b []byte) error           { return r.p.Send(bg, b) }
-func (r *ringConn) recv(b []byte) (int, error)    { return r.c.Recv(bg, b) }
+func (r *ringConn) recv(b []byte) (int, error)    { return r.c.Receive(bg, b) }
 func (r *ringConn) sendBatch(msgs [][]byte) error { _, err := r.p.SendBatch(bg, msgs); return err }
 func (r *ringConn) closeSend() error              { return r.p.Close() }
 func (r *ringConn) close() {
@@ -64,11 +63,11 @@ func ringEnds(out, in *mmapring.Ring, mode string) (*ringConn, error) {
 
 func ringSetup(kind mmapring.Kind) func(int, string) (conn, []*os.File, []string, func(), error) {
 	return func(size int, mode string) (conn, []*os.File, []string, func(), error) {
-		out, err := mmapring.Create(ringConfig(kind, size))
+		out, err := mmapring.New(ringConfig(kind, size))
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		in, err := mmapring.Create(ringConfig(kind, size))
+		in, err := mmapring.New(ringConfig(kind, size))
 		if err != nil {
 			out.Close()
 			return nil, nil, nil, nil, err
@@ -86,12 +85,20 @@ func ringSetup(kind mmapring.Kind) func(int, string) (conn, []*os.File, []string
 	}
 }
 
+// ringFromFD attaches to the ring on a descriptor inherited through
+// exec.Cmd.ExtraFiles; the Ring keeps a duplicate, so fd itself is closed.
+func ringFromFD(fd int) (*mmapring.Ring, error) {
+	f := os.NewFile(uintptr(fd), "inherited")
+	defer f.Close()
+	return mmapring.FromFile(f)
+}
+
 func ringOpen(size int, mode string, args []string) (conn, error) {
-	in, err := mmapring.OpenFd(3)
+	in, err := ringFromFD(3)
 	if err != nil {
 		return nil, err
 	}
-	out, err := mmapring.OpenFd(4)
+	out, err := ringFromFD(4)
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,11 @@ func sysvOpen(size int, mode string, args []string) (conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSysvConn(sysv.QueueFromID(id), size, 2, 1, false), nil
+	q, err := sysv.QueueFromID(id)
+	if err != nil {
+		return nil, err
+	}
+	return newSysvConn(q, size, 2, 1, false), nil
 }
 
 // sysvSizeOK skips sizes above kernel.msgmax.

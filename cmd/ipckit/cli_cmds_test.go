@@ -417,7 +417,7 @@ func testRingInfoPeers(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close(); mmapring.Unlink(name) })
+	t.Cleanup(func() { r.Close(); mmapring.UnlinkShm(name) })
 	p, err := r.Producer()
 	if err != nil {
 		t.Fatal(err)

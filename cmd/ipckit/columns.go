@@ -178,7 +178,7 @@ var columns = []column{
 			if o.SV == nil || o.Kind != kindMsg {
 				return nil
 			}
-			return o.SV.LastRecvPID
+			return o.SV.LastReceivePID
 		}},
 	{name: "RSS", help: "resident bytes (shm)", kinds: []string{kindShm}, number: true,
 		get: func(o *object) any {
@@ -206,7 +206,7 @@ var columns = []column{
 			if o.SV == nil || o.Kind != kindMsg {
 				return nil
 			}
-			return sysvTime(o.SV.LastRecv)
+			return sysvTime(o.SV.LastReceive)
 		}},
 	{name: "OTIME", help: "time of the last semop (sem)", kinds: []string{kindSem},
 		get: func(o *object) any {

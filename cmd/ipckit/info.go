@@ -192,9 +192,9 @@ func sysvInfo(kind, arg string) (*infoReport, error) {
 			r.add("maxbytes", uint64(ds.Qbytes))
 		}
 		r.add("lspid", o.LastSendPID)
-		r.add("lrpid", o.LastRecvPID)
+		r.add("lrpid", o.LastReceivePID)
 		r.add("stime", timeOrUnset(o.LastSend))
-		r.add("rtime", timeOrUnset(o.LastRecv))
+		r.add("rtime", timeOrUnset(o.LastReceive))
 	case kindSem:
 		r.add("nsems", o.NSems)
 		r.add("otime", timeOrUnset(o.LastOp))
@@ -316,7 +316,7 @@ func shmFileInfo(kind, arg string) (*infoReport, error) {
 			r.add("holds", "an mmapring ring: see ipckit info ring "+trimSlashes(arg))
 		}
 	case kindPosixSem:
-		s, err := semaphore.Open(arg, 0, 0, 0)
+		s, err := semaphore.Open(arg)
 		if err != nil {
 			r.add("error", err.Error())
 			break

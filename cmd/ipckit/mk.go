@@ -211,7 +211,7 @@ func runMk(args []string, stdout, stderr io.Writer) int {
 			if _, err := shmFile(pos[1], ""); err != nil {
 				return "", err
 			}
-			s, err := posix.ShmOpen(pos[1], os.O_RDWR|os.O_CREATE|os.O_EXCL, mode.mode)
+			s, err := posix.OpenShmFlags(pos[1], os.O_RDWR|os.O_CREATE|os.O_EXCL, mode.mode)
 			if err != nil {
 				return "", mkError(kind, err)
 			}
@@ -229,7 +229,7 @@ func runMk(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				return "", err
 			}
-			s, err := semaphore.Open(pos[1], os.O_CREATE|os.O_EXCL, mode.mode, uint32(*value))
+			s, err := semaphore.OpenFlags(pos[1], os.O_CREATE|os.O_EXCL, mode.mode, uint32(*value))
 			if err != nil {
 				return "", mkError(kind, err)
 			}
@@ -264,7 +264,7 @@ func runMk(args []string, stdout, stderr io.Writer) int {
 				}
 				attr = &posix.QueueAttr{MaxMsgs: m, MsgSize: s}
 			}
-			q, err := posix.OpenQueue(pos[1], unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, mode.mode, attr)
+			q, err := posix.OpenQueueFlags(pos[1], unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, mode.mode, attr)
 			if err != nil {
 				return "", mkError(kind, err)
 			}

@@ -274,7 +274,7 @@ func listMqueues() ([]object, error) {
 // write permission, so it tries both; nil if neither works.
 func mqAttr(name string) *posix.QueueAttr {
 	for _, flag := range []int{unix.O_RDONLY, unix.O_WRONLY} {
-		mq, err := posix.OpenQueue(name, flag|unix.O_NONBLOCK, 0, nil)
+		mq, err := posix.OpenQueueFlags(name, flag|unix.O_NONBLOCK, 0, nil)
 		if err != nil {
 			continue
 		}

@@ -142,7 +142,7 @@ func removeObject(kind, arg string) error {
 		if isSemFile(arg) {
 			return errf("%s is a named semaphore's file: remove it as posix-sem %s", arg, strings.TrimPrefix(trimSlashes(arg), "sem."))
 		}
-		if err := posix.ShmUnlink(arg); err != nil {
+		if err := posix.UnlinkShm(arg); err != nil {
 			return nameError(arg, err)
 		}
 	case kindPosixSem:
@@ -170,7 +170,7 @@ func removeObject(kind, arg string) error {
 		if !hasRingMagic(p) {
 			return errf("not a ring (%s): remove it as posix-shm", arg)
 		}
-		if err := mmapring.Unlink(arg); err != nil {
+		if err := mmapring.UnlinkShm(arg); err != nil {
 			return nameError(arg, err)
 		}
 	default:

@@ -66,7 +66,7 @@ func init() {
 		defer b.Close()
 		var n int64
 		var s string
-		alt := csp.NewAlt(csp.Recv(a, &n), csp.Recv(b, &s), csp.Timeout(time.Second))
+		alt := csp.NewAlt(csp.Receive(a, &n), csp.Receive(b, &s), csp.Timeout(time.Second))
 		counts := [3]int{}
 		for i := 0; i < 20; i++ {
 			k, err := alt.FairSelect(ctx)

@@ -58,7 +58,7 @@ func init() {
 		defer r.Close()
 		n := 0
 		for {
-			msg, err := r.RecvMsg(ctx)
+			msg, err := r.ReceiveBytes(ctx)
 			if errors.Is(err, io.EOF) {
 				break // the writer closed its end
 			}

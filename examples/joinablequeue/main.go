@@ -29,7 +29,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		defer q.Close(false)
+		defer q.Close()
 		m, err := c.Mapping(1)
 		if err != nil {
 			return err
@@ -56,11 +56,11 @@ func init() {
 func main() {
 	proc.Main()
 	ctx := context.Background()
-	q, err := mmapring.CreateQueue(16, 64)
+	q, err := mmapring.NewQueue(16, 64)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer q.Close(false)
+	defer q.Close()
 	mem, err := posix.MemfdCreate("done", 8, 0)
 	if err != nil {
 		log.Fatal(err)

@@ -29,7 +29,7 @@ func init() {
 		}
 		defer conn.Close()
 		for {
-			msg, err := conn.RecvMsg(ctx)
+			msg, err := conn.ReceiveBytes(ctx)
 			if err != nil {
 				return nil // the parent closed its end
 			}
@@ -69,7 +69,7 @@ func main() {
 		if err := a.Send(ctx, []byte(word)); err != nil {
 			log.Fatal(err)
 		}
-		reply, err := a.RecvMsg(ctx)
+		reply, err := a.ReceiveBytes(ctx)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func main() {
 	if ready, err = r.Poll(ctx); err != nil || !ready { // r.poll(None)
 		log.Fatal("poll: ", err)
 	}
-	msg, err := r.RecvMsg(ctx)
+	msg, err := r.ReceiveBytes(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}

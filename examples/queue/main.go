@@ -33,7 +33,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		defer q.Close(false)
+		defer q.Close()
 		id, _ := c.Int(1)
 		var b [8]byte
 		for i := 0; i < perProd; i++ {
@@ -50,12 +50,12 @@ func init() {
 		if err != nil {
 			return err
 		}
-		defer q.Close(false)
+		defer q.Close()
 		res, err := c.RingQueue(1)
 		if err != nil {
 			return err
 		}
-		defer res.Close(false)
+		defer res.Close()
 		sum, n := int64(0), int64(0)
 		buf := make([]byte, 8)
 		for {
@@ -79,16 +79,16 @@ func init() {
 func main() {
 	proc.Main()
 	ctx := context.Background()
-	q, err := mmapring.CreateQueue(8, 8) // maxsize 8, 8-byte items
+	q, err := mmapring.NewQueue(8, 8) // maxsize 8, 8-byte items
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer q.Close(false)
-	res, err := mmapring.CreateQueue(consumers, 16)
+	defer q.Close()
+	res, err := mmapring.NewQueue(consumers, 16)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer res.Close(false)
+	defer res.Close()
 
 	var cons, prods []*proc.Process
 	for i := 0; i < consumers; i++ {

@@ -66,7 +66,7 @@ func main() {
 		log.Fatal(err)
 	}
 	recv := func() string {
-		msg, err := r.RecvMsg(ctx)
+		msg, err := r.ReceiveBytes(ctx)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ipckit/ipckit/internal/testenv"
 )
 
@@ -50,18 +52,29 @@ func TestLayoutMatchesC(t *testing.T) {
 	if len(lines) != len(layoutTable) {
 		t.Fatalf("probe printed %d lines, want %d", len(lines), len(layoutTable))
 	}
+	// One row per struct and field, named for both sides, so that a
+	// mismatch prints as a diff of the rows that differ (-C +Go).
+	type row struct {
+		What, Go     string
+		Size, Offset uint64
+	}
+	var fromC, fromGo []row
 	for i, e := range layoutTable {
-		var size, off uint64
-		fs := strings.Fields(lines[i])
-		size, _ = strconv.ParseUint(fs[0], 10, 64)
-		off, _ = strconv.ParseUint(fs[1], 10, 64)
 		what := e.ctype
 		if e.cfield != "" {
 			what += "." + e.cfield
 		}
-		if uintptr(size) != e.size || uintptr(off) != e.offset {
-			t.Errorf("%s (Go %s): C size %d offset %d, Go size %d offset %d", what, e.goName, size, off, e.size, e.offset)
+		fs := strings.Fields(lines[i])
+		if len(fs) != 2 {
+			t.Fatalf("probe line %d: %q", i, lines[i])
 		}
+		size, _ := strconv.ParseUint(fs[0], 10, 64)
+		off, _ := strconv.ParseUint(fs[1], 10, 64)
+		fromC = append(fromC, row{what, e.goName, size, off})
+		fromGo = append(fromGo, row{what, e.goName, uint64(e.size), uint64(e.offset)})
+	}
+	if d := cmp.Diff(fromC, fromGo); d != "" {
+		t.Errorf("Go's sizes and offsets differ from C's (-C +Go):\n%s", d)
 	}
 	t.Logf("%d sizes and offsets match C", len(layoutTable))
 }
@@ -97,10 +110,13 @@ func TestConstantsAgainstC(t *testing.T) {
 	if len(lines) != len(constTable) {
 		t.Fatalf("probe printed %d lines, want %d", len(lines), len(constTable))
 	}
+	fromC := map[string]int64{}
+	fromGo := map[string]int64{}
 	for i, c := range constTable {
 		v, _ := strconv.ParseInt(lines[i], 10, 64)
-		if v != c.value {
-			t.Errorf("%s: C %d, Go %d", c.name, v, c.value)
-		}
+		fromC[c.name], fromGo[c.name] = v, c.value
+	}
+	if d := cmp.Diff(fromC, fromGo); d != "" {
+		t.Errorf("Go's constants differ from C's (-C +Go):\n%s", d)
 	}
 }

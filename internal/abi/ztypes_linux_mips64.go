@@ -226,16 +226,6 @@ type FutexWaitv struct {
 // SizeofFutexWaitv is sizeof(struct futex_waitv).
 const SizeofFutexWaitv = 24
 
-// RobustListHead is struct robust_list_head: a thread's robust futex list head for set_robust_list.
-type RobustListHead struct {
-	List          uintptr
-	FutexOffset   int
-	ListOpPending uintptr
-}
-
-// SizeofRobustListHead is sizeof(struct robust_list_head).
-const SizeofRobustListHead = 24
-
 // Sigevent is struct sigevent: how mq_notify notifies.
 type Sigevent struct {
 	Value  uintptr
@@ -347,11 +337,6 @@ func layoutAssertions() {
 	_ = [1]struct{}{}[unsafe.Offsetof(futexWaitvV.Val)-0]
 	_ = [1]struct{}{}[unsafe.Offsetof(futexWaitvV.Uaddr)-8]
 	_ = [1]struct{}{}[unsafe.Offsetof(futexWaitvV.Flags)-16]
-	var robustListHeadV RobustListHead
-	_ = [1]struct{}{}[unsafe.Sizeof(robustListHeadV)-24]
-	_ = [1]struct{}{}[unsafe.Offsetof(robustListHeadV.List)-0]
-	_ = [1]struct{}{}[unsafe.Offsetof(robustListHeadV.FutexOffset)-8]
-	_ = [1]struct{}{}[unsafe.Offsetof(robustListHeadV.ListOpPending)-16]
 	var sigeventV Sigevent
 	_ = [1]struct{}{}[unsafe.Sizeof(sigeventV)-64]
 	_ = [1]struct{}{}[unsafe.Offsetof(sigeventV.Value)-0]

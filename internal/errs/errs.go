@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // sentinel is an error that also matches the standard errors in also, so
@@ -51,3 +53,20 @@ var (
 	// errno too.
 	ErrInvalidName error = &sentinel{"invalid name", []error{fs.ErrInvalid}}
 )
+
+// WouldBlock returns errno (the kernel's answer to a call that was told
+// not to wait, such as ENOMSG from msgrcv with IPC_NOWAIT) as an error
+// that also matches unix.EAGAIN, the errno every ipckit Try* call's "would
+// block" error matches.
+func WouldBlock(errno unix.Errno) error {
+	if errno == unix.EAGAIN {
+		return errno
+	}
+	return wouldBlock{errno}
+}
+
+type wouldBlock struct{ errno unix.Errno }
+
+func (e wouldBlock) Error() string        { return e.errno.Error() }
+func (e wouldBlock) Unwrap() error        { return e.errno }
+func (e wouldBlock) Is(target error) bool { return target == unix.EAGAIN }

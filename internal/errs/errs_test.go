@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestSentinelsMatchTheStandardOnes(t *testing.T) {
@@ -32,5 +34,18 @@ func TestSentinelsMatchTheStandardOnes(t *testing.T) {
 	}
 	if errors.Is(ErrCorrupt, os.ErrClosed) || errors.Is(os.ErrClosed, ErrClosed) {
 		t.Error("matching must go one way only: a plain os.ErrClosed is not ErrClosed")
+	}
+}
+
+func TestWouldBlock(t *testing.T) {
+	err := fmt.Errorf("msgrcv: %w", WouldBlock(unix.ENOMSG))
+	if !errors.Is(err, unix.EAGAIN) || !errors.Is(err, unix.ENOMSG) || errors.Is(err, unix.EBUSY) {
+		t.Errorf("%v: want a match for EAGAIN and ENOMSG only", err)
+	}
+	if err.Error() != "msgrcv: "+unix.ENOMSG.Error() {
+		t.Errorf("message %q", err)
+	}
+	if WouldBlock(unix.EAGAIN) != unix.EAGAIN {
+		t.Error("WouldBlock(EAGAIN) must be EAGAIN itself")
 	}
 }

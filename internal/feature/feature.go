@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/ipckit/ipckit/internal/errs"
 )
 
 // ErrNotSupported is matched (errors.Is) by every error that reports a
-// kernel feature this system lacks.
-var ErrNotSupported = errors.New("not supported")
+// kernel feature this system lacks. It is ipckit's one not-supported
+// error (internal/errs, re-exported as posix.ErrNotSupported and
+// semaphore.ErrNotSupported), and matches errors.ErrUnsupported.
+var ErrNotSupported = errs.ErrNotSupported
 
 // UnsupportedFeatureError reports a missing kernel feature. It matches
 // ErrNotSupported.
@@ -29,8 +33,11 @@ func (e *UnsupportedFeatureError) Error() string {
 	return fmt.Sprintf("%s not supported (requires Linux %s or later)", e.Name, e.MinimumVersion)
 }
 
-// Is makes errors.Is(err, ErrNotSupported) true.
-func (e *UnsupportedFeatureError) Is(target error) bool { return target == ErrNotSupported }
+// Is makes errors.Is(err, ErrNotSupported) and
+// errors.Is(err, errors.ErrUnsupported) true.
+func (e *UnsupportedFeatureError) Is(target error) bool {
+	return target == ErrNotSupported || target == errors.ErrUnsupported
+}
 
 // Test is a cached probe for one kernel feature.
 type Test struct {

@@ -12,9 +12,8 @@
 // futex2 calls and share the kernel's hash with them, so C peers that use
 // either interoperate. futex_waitv (Linux 5.16+, see HaveWaitv) is used
 // where present by WaitContext, to make cancellation wake only the
-// cancelled waiter. The Linux 6.7 futex_wake/futex_wait calls are probed
-// (HaveFutex2) and exported raw (FutexWake, FutexWait) for callers that
-// want them. WaitBitsetAbs waits until an absolute CLOCK_REALTIME or
+// cancelled waiter. The Linux 6.7 futex_wake call is probed (HaveFutex2)
+// and exported raw (FutexWake) for callers that want it. WaitBitsetAbs waits until an absolute CLOCK_REALTIME or
 // CLOCK_MONOTONIC deadline, as glibc's sem_timedwait does.
 package futex
 

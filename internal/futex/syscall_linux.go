@@ -11,4 +11,3 @@ var _ abi.Timespec
 //sys	futexClassic(addr *uint32, op int, val uint32, timeout *abi.OldTimespec, addr2 *uint32, val3 uint32) (n int, err error) = unix.SYS_FUTEX
 //sys	FutexWaitv(waiters *abi.FutexWaitv, nr uint32, flags uint32, timeout *abi.Timespec, clockid int32) (n int, err error) = unix.SYS_FUTEX_WAITV
 //sys	FutexWake(addr *uint32, mask uintptr, nr int, flags uint32) (n int, err error) = unix.SYS_FUTEX_WAKE
-//sys	FutexWait(addr *uint32, val uintptr, mask uintptr, flags uint32, timeout *abi.Timespec, clockid int32) (err error) = unix.SYS_FUTEX_WAIT

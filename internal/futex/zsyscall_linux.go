@@ -44,11 +44,3 @@ func FutexWake(addr *uint32, mask uintptr, nr int, flags uint32) (n int, err err
 	}
 	return
 }
-
-func FutexWait(addr *uint32, val uintptr, mask uintptr, flags uint32, timeout *abi.Timespec, clockid int32) (err error) {
-	_, _, e1 := unix.Syscall6(unix.SYS_FUTEX_WAIT, uintptr(unsafe.Pointer(addr)), uintptr(val), uintptr(mask), uintptr(flags), uintptr(unsafe.Pointer(timeout)), uintptr(clockid))
-	if e1 != 0 {
-		err = e1
-	}
-	return
-}
