@@ -31,10 +31,12 @@ import (
 // scenario and exits at its K-th store to shared memory as SIGKILL would,
 // for every K from 1 until the scenario completes without reaching K. After
 // each death the test checks the state it left (LAYOUT.md, "Protocol
-// invariants"), then runs the documented recovery in fresh processes —
-// reopen, a new producer and consumer, the liveness repair, Close, drain
-// to EOF — once with the Go package and once with mmapring.h (on a copy of
-// the crashed ring), and checks every promise:
+// invariants"), then runs the documented recovery — reopen, a new producer
+// and consumer, the liveness repair, Close, drain to EOF — twice: in this
+// test process with the Go package (a fresh mapping) and in a fresh C
+// process with mmapring.h (on a copy of the crashed ring; not for Queue
+// scenarios, whose task counter the header does not keep). It checks
+// every promise:
 //
 //   - every committed message is delivered, exactly once, except where the
 //     package documents otherwise: on SPSC the replacement of a dead
@@ -47,8 +49,9 @@ import (
 //   - the recovery's Close is followed by EOF;
 //   - the ring validates, before and after the recovery.
 //
-// -mmapring.killpoints=all runs every kill point of every scenario; the
-// default runs them all too, natively, and a sample under -short (qemu).
+// Natively every kill point of every scenario runs (in about half a
+// minute); under -short (the qemu legs) one in seven, unless
+// -mmapring.killpoints is given.
 
 var kpAll = flag.Bool("mmapring.killpoints", false, "run every kill point even under -short (the campaign samples one in seven there)")
 
@@ -464,8 +467,9 @@ func TestKillPoints(t *testing.T) {
 	t.Log(b.String())
 }
 
-// kpNewRing makes a scenario's ring, with its preliminary messages and
-// dead claim.
+// kpNewRing makes a scenario's ring with the state it starts from: its
+// preliminary messages, the dead process's leftovers, stale waiters and
+// any further setup.
 func kpNewRing(t *testing.T, sc kpScenario, cvic kpVictim) (*Ring, error) {
 	r, err := New(sc.cfg)
 	if err != nil {
@@ -487,7 +491,7 @@ func kpNewRing(t *testing.T, sc kpScenario, cvic kpVictim) (*Ring, error) {
 		p.Detach()
 	}
 	if len(sc.dead) > 0 {
-		res, err := cvic.run(t, r.File(), 0, append(sc.dead, "exit"))
+		res, err := cvic.run(t, r.File(), 0, append(slices.Clone(sc.dead), "exit"))
 		if err == nil && slices.ContainsFunc(res.lines, func(l string) bool { return strings.HasPrefix(l, "fail ") }) {
 			err = fmt.Errorf("the dead process reported %q", res.lines)
 		}
