@@ -4,7 +4,8 @@
 # with a suite-wide IPC leak gate, and the extra legs in tests/legs.d.
 set -euo pipefail
 cd "$(dirname "$0")"
-step() { printf '\n=== %s\n' "$*"; }
+start=$SECONDS
+step() { printf '\n=== %s (at %dm%02ds)\n' "$*" $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)); }
 
 step gofmt
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -49,3 +50,4 @@ if [ -n "$leaked" ]; then
   echo "the suite left IPC objects behind:"; echo "$leaked"; exit 1
 fi
 echo "no IPC object left behind"
+step "done"

@@ -20,12 +20,7 @@ import (
 // goroutine of its own.
 func bothWaits(t *testing.T, f func(t *testing.T)) {
 	t.Run("waitv", func(t *testing.T) {
-		if !futex.HaveWaitv() {
-			if testenv.Emulated() {
-				t.Skip("qemu-user does not implement futex_waitv")
-			}
-			testenv.SkipOrFail(t, "kernel lacks futex_waitv (Linux 5.16+)")
-		}
+		testenv.RequireFutexWaitv(t, futex.HaveWaitv())
 		f(t)
 	})
 	t.Run("threads", func(t *testing.T) {

@@ -52,10 +52,6 @@ type word struct {
 	val  uint32
 }
 
-// cancelWord is a sleeper's private cancellation futex (on the Go heap,
-// which does not move objects).
-type cancelWord struct{ w uint32 }
-
 // sleep waits until one of ws no longer holds its value (or is woken),
 // until the time until, or until ctx is done. It returns timedOut = true
 // when until passed, ctx.Err() when ctx is done (context.DeadlineExceeded
@@ -88,15 +84,10 @@ func sleep(ctx context.Context, ws []word, until time.Time, scratch []abi.FutexW
 		n++
 	}
 	if ctx.Done() != nil {
-		c := new(cancelWord)
-		stop := context.AfterFunc(ctx, func() {
-			atomic.StoreUint32(&c.w, 1)
-			futex.Futex(&c.w, futex.OpWake|futex.PrivateFlag, 1, nil, nil, 0)
-		})
-		defer stop()
-		scratch[n] = abi.FutexWaitv{Val: 0, Uaddr: uint64(uintptr(unsafe.Pointer(&c.w))), Flags: futex.Futex2SizeU32 | futex.Futex2Private}
+		c := futex.ArmCancelWord(ctx)
+		defer c.Stop()
+		scratch[n] = abi.FutexWaitv{Val: 0, Uaddr: uint64(uintptr(unsafe.Pointer(&c.Word))), Flags: futex.Futex2SizeU32 | futex.Futex2Private}
 		n++
-		defer keepAlive(c)
 	}
 	var now unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
@@ -115,9 +106,6 @@ func sleep(ctx context.Context, ws []word, until time.Time, scratch []abi.FutexW
 	}
 	return false, os.NewSyscallError("futex_waitv", err)
 }
-
-//go:noinline
-func keepAlive(*cancelWord) {}
 
 // afterTimeout tells a sleep's own time limit from ctx's deadline.
 func afterTimeout(ctx context.Context) (bool, error) {
@@ -139,20 +127,9 @@ func sleep1(ctx context.Context, w word, left time.Duration) (bool, error) {
 	if ctx.Done() == nil {
 		err = futex.Wait(w.addr, w.val, left)
 	} else {
-		var returned atomic.Bool
-		stop := context.AfterFunc(ctx, func() {
-			backoff := 20 * time.Microsecond
-			for !returned.Load() {
-				futex.Wake(w.addr, futex.WakeAll)
-				time.Sleep(backoff)
-				if backoff < 10*time.Millisecond {
-					backoff *= 2
-				}
-			}
-		})
+		c := futex.ArmWakeAll(ctx, w.addr)
 		err = futex.Wait(w.addr, w.val, left)
-		returned.Store(true)
-		stop()
+		c.Stop()
 	}
 	if err == os.ErrDeadlineExceeded {
 		return afterTimeout(ctx)

@@ -152,9 +152,7 @@ func waitAny(t *testing.T, cs []*Consumer) (timedOut bool) {
 // C producer (mmapring.h) on one and a Go producer process on the other:
 // the C header's producers issue the wake the hooks registered for.
 func TestPrepareWaitWithCProducer(t *testing.T) {
-	if !futex.HaveWaitv() {
-		testenv.SkipOrFail(t, "futex_waitv (Linux 5.16+) is missing")
-	}
+	testenv.RequireFutexWaitv(t, futex.HaveWaitv())
 	peer := ringPeer(t)
 	const count = 20000
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {

@@ -8,8 +8,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/ctxwatch"
 )
 
 // pollFD is a descriptor whose I/O waits in the Go runtime poller. Waiting
@@ -62,8 +65,8 @@ type pollFD struct {
 	adapt [2]func(uintptr) bool
 	ctl   [2]func(uintptr)
 
-	// dmu guards the deadlines against a late context.AfterFunc; gen
-	// changes on every disarm so a stale callback does nothing.
+	// dmu guards the deadlines against the cancellation hook; gen
+	// changes on every disarm so a stale hook does nothing.
 	dmu  sync.Mutex
 	rgen uint64
 	wgen uint64
@@ -410,6 +413,23 @@ func (p *pollFD) setDeadline(write bool, t time.Time) error {
 	return f.SetReadDeadline(t)
 }
 
+// expireDeadline is waitCtx's cancellation hook: it moves the waiting
+// side's deadline into the past, unless that wait has already ended.
+func expireDeadline(w *ctxwatch.Watch) bool {
+	p := (*pollFD)(w.Ptr)
+	write := w.Args[0] == 1
+	p.dmu.Lock()
+	defer p.dmu.Unlock()
+	cur := p.rgen
+	if write {
+		cur = p.wgen
+	}
+	if uintptr(cur) == w.Args[1] {
+		p.setDeadline(write, time.Unix(0, 1))
+	}
+	return false
+}
+
 func (p *pollFD) waitCtx(ctx context.Context, write bool, fn func(uintptr) bool) error {
 	p.dmu.Lock()
 	gen := p.rgen
@@ -424,19 +444,15 @@ func (p *pollFD) waitCtx(ctx context.Context, write bool, fn func(uintptr) bool)
 		}
 	}
 	p.dmu.Unlock()
-	stop := context.AfterFunc(ctx, func() {
-		p.dmu.Lock()
-		defer p.dmu.Unlock()
-		cur := p.rgen
-		if write {
-			cur = p.wgen
-		}
-		if cur == gen {
-			p.setDeadline(write, time.Unix(0, 1))
-		}
-	})
+	w := ctxwatch.Get()
+	w.Ptr = unsafe.Pointer(p)
+	w.Args = [2]uintptr{0, uintptr(gen)}
+	if write {
+		w.Args[0] = 1
+	}
+	w.Start(ctx, expireDeadline)
 	err := p.rawWait(write, fn)
-	stop()
+	w.Stop()
 	p.dmu.Lock()
 	if write {
 		p.wgen++

@@ -11,7 +11,8 @@
 //
 // No signal reaches the thread after Interruptible has returned: the
 // signaller checks that the call is still running and sends the signal
-// under one lock, which the returning call takes to mark itself returned,
+// while holding one state word, which the returning call takes to mark
+// itself returned,
 // and the returning call then makes a system call on the still-locked
 // thread, on whose way back to user space the kernel delivers a signal
 // that was sent just before (harmlessly, outside any blocking call).
@@ -25,16 +26,41 @@ package blocking
 import (
 	"context"
 	"runtime"
-	"sync"
-	"time"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipckit/ipckit/internal/ctxwatch"
 )
 
 // testHookBeforeSignal, when set, runs in the signaller after it has seen
 // the call still running and before it sends the signal; tests use it to
 // widen that window.
 var testHookBeforeSignal func()
+
+// States of the watch's word: the signaller may signal only while it holds
+// the word at stateSending, which it can take only from stateRunning.
+const (
+	stateRunning  = 0
+	stateReturned = 1
+	stateSending  = 2
+)
+
+// interrupt is the cancellation hook: while the call has not returned, it
+// sends SIGURG to the call's thread, and asks to be called again.
+func interrupt(w *ctxwatch.Watch) bool {
+	if !atomic.CompareAndSwapUint32(&w.Word, stateRunning, stateSending) {
+		return false // returned
+	}
+	if testHookBeforeSignal != nil {
+		testHookBeforeSignal()
+	}
+	// ESRCH cannot happen: the thread is locked to a goroutine that has
+	// not yet marked the call returned.
+	_ = unix.Tgkill(int(w.Args[0]), int(w.Args[1]), unix.SIGURG)
+	atomic.StoreUint32(&w.Word, stateRunning)
+	return true
+}
 
 // Interruptible runs call, which performs one blocking system call and
 // returns its errno (0 for success), so that it is interrupted with EINTR
@@ -49,39 +75,18 @@ func Interruptible(ctx context.Context, call func() unix.Errno) unix.Errno {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	pid, tid := unix.Getpid(), unix.Gettid()
-	var (
-		mu       sync.Mutex
-		returned bool
-	)
-	stop := context.AfterFunc(ctx, func() {
-		backoff := 20 * time.Microsecond
-		for {
-			mu.Lock()
-			if returned {
-				mu.Unlock()
-				return
-			}
-			if testHookBeforeSignal != nil {
-				testHookBeforeSignal()
-			}
-			// ESRCH cannot happen: the thread is locked to a goroutine
-			// that has not yet marked the call returned.
-			_ = unix.Tgkill(pid, tid, unix.SIGURG)
-			mu.Unlock()
-			time.Sleep(backoff)
-			if backoff < 10*time.Millisecond {
-				backoff *= 2
-			}
-		}
-	})
+	w := ctxwatch.Get()
+	w.Args = [2]uintptr{uintptr(unix.Getpid()), uintptr(unix.Gettid())}
+	w.Start(ctx, interrupt)
 	errno := call()
-	mu.Lock()
-	returned = true
-	mu.Unlock()
-	stop()
-	// A signal sent before returned was set is pending on this thread at
-	// the latest now (tgkill completed under mu). Any system call delivers
+	// Mark the call returned. The signaller holds the word at stateSending
+	// from its check to the end of its tgkill; wait that out.
+	for !atomic.CompareAndSwapUint32(&w.Word, stateRunning, stateReturned) {
+		runtime.Gosched()
+	}
+	w.Stop()
+	// A signal sent before the call was marked returned is pending on
+	// this thread at the latest now (its tgkill completed before the mark). Any system call delivers
 	// it on its way back to user space, here, where it interrupts nothing.
 	unix.Gettid()
 	return errno

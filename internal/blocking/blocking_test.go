@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/abi"
+	"github.com/ipckit/ipckit/internal/race"
 	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/ipctest"
 )
@@ -124,5 +125,20 @@ func TestCancelInterrupts(t *testing.T) {
 	}
 	if e := Interruptible(context.Background(), func() unix.Errno { return semWait(id, time.Millisecond) }); e != unix.EAGAIN {
 		t.Fatalf("Interruptible with an uncancellable context: %v, want EAGAIN", e)
+	}
+}
+
+// Arming and disarming the interruption for a call that can be cancelled
+// allocates nothing.
+func TestInterruptibleNoAllocs(t *testing.T) {
+	if race.Enabled {
+		t.Skip("allocation counts differ under the race detector; test.sh runs this without it")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	call := func() unix.Errno { return 0 }
+	Interruptible(ctx, call)
+	if n := testing.AllocsPerRun(1000, func() { Interruptible(ctx, call) }); n != 0 {
+		t.Fatalf("%v allocations per Interruptible, want 0", n)
 	}
 }

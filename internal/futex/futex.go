@@ -21,32 +21,32 @@ import (
 	"context"
 	"math"
 	"os"
-	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/abi"
+	"github.com/ipckit/ipckit/internal/ctxwatch"
 )
 
 // Futex operation codes and flags from <linux/futex.h>.
 const (
-	OpWait          = 0
-	OpWake          = 1
-	OpWaitBitset    = 9
-	OpWakeBitset    = 10
-	PrivateFlag     = 128
-	ClockRealtime   = 256
-	BitsetMatchAny  = 0xffffffff
-	Waiters         = 0x80000000 // FUTEX_WAITERS, robust/PI lock words
-	OwnerDied       = 0x40000000 // FUTEX_OWNER_DIED
-	TIDMask         = 0x3fffffff // FUTEX_TID_MASK
-	WakeAll         = math.MaxInt32
-	Futex2SizeU32   = 2
-	Futex2Private   = 128
-	FutexWaitvMax   = 128
-	clockMonotonic  = 1
-	cancelBackoffNs = 20_000
+	OpWait         = 0
+	OpWake         = 1
+	OpWaitBitset   = 9
+	OpWakeBitset   = 10
+	PrivateFlag    = 128
+	ClockRealtime  = 256
+	BitsetMatchAny = 0xffffffff
+	Waiters        = 0x80000000 // FUTEX_WAITERS, robust/PI lock words
+	OwnerDied      = 0x40000000 // FUTEX_OWNER_DIED
+	TIDMask        = 0x3fffffff // FUTEX_TID_MASK
+	WakeAll        = math.MaxInt32
+	Futex2SizeU32  = 2
+	Futex2Private  = 128
+	FutexWaitvMax  = 128
+	clockMonotonic = 1
 )
 
 // Wait sleeps while *addr == val, until another process or thread calls
@@ -83,8 +83,8 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 // other waiters on the same word then see a spurious wake-up, which every
 // futex protocol tolerates.
 //
-// With a context that can never be cancelled it does not allocate; with a
-// cancellable one the blocking path allocates the cancellation hook.
+// It does not allocate: with a cancellable context the cancellation hook
+// is a reusable ctxwatch.Watch.
 func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 	if ctx.Done() == nil {
 		return Wait(addr, val, -1)
@@ -102,20 +102,9 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 	if HaveWaitv() {
 		return waitvContext(ctx, addr, val, timeout)
 	}
-	var returned atomic.Bool
-	stop := context.AfterFunc(ctx, func() {
-		backoff := time.Duration(cancelBackoffNs)
-		for !returned.Load() {
-			Wake(addr, WakeAll)
-			time.Sleep(backoff)
-			if backoff < 10*time.Millisecond {
-				backoff *= 2
-			}
-		}
-	})
+	w := ArmWakeAll(ctx, addr)
 	err := Wait(addr, val, timeout)
-	returned.Store(true)
-	stop()
+	w.Stop()
 	if err == os.ErrDeadlineExceeded {
 		return context.DeadlineExceeded
 	}
@@ -125,6 +114,27 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32) error {
 		}
 	}
 	return err
+}
+
+// wakeAllAgain is the cancellation hook of the classic path: it wakes every
+// waiter on the word (the cancelled one among them) and asks to be called
+// again until the waiter has returned and stopped the watch, since a wake
+// that lands before the waiter is asleep is lost.
+func wakeAllAgain(w *ctxwatch.Watch) bool {
+	Wake((*uint32)(w.Ptr), WakeAll)
+	return true
+}
+
+// ArmWakeAll arms the cancellation of a classic FUTEX_WAIT on addr: once
+// ctx is done, every waiter on addr is woken, again and again until the
+// caller, back from its wait, calls Stop on the returned watch. Waiters of
+// any futex protocol tolerate the spurious wake-ups this gives the others.
+// It does not allocate.
+func ArmWakeAll(ctx context.Context, addr *uint32) *ctxwatch.Watch {
+	w := ctxwatch.Get()
+	w.Ptr = unsafe.Pointer(addr)
+	w.Start(ctx, wakeAllAgain)
+	return w
 }
 
 // Wake wakes at most n waiters blocked on addr and returns how many it

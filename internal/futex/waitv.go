@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/abi"
+	"github.com/ipckit/ipckit/internal/ctxwatch"
 )
 
 // Feature probes, each run once and cached: 0 unknown, 1 present, 2 absent.
@@ -70,25 +71,14 @@ func HaveFutex2() bool {
 	return ok
 }
 
-// cancelWord is a waiter's private cancellation futex. It lives on the Go
-// heap, which never moves objects, and stays reachable through the
-// cancellation hook for as long as the hook may touch it.
-type cancelWord struct {
-	w uint32
-}
-
 // waitvContext waits on addr (shared) and a private cancellation word in a
 // single futex_waitv call, so cancelling wakes only this waiter.
 func waitvContext(ctx context.Context, addr *uint32, val uint32, timeout time.Duration) error {
-	c := new(cancelWord)
-	stop := context.AfterFunc(ctx, func() {
-		atomic.StoreUint32(&c.w, 1)
-		untimed(&c.w, OpWake|PrivateFlag, 1, 0)
-	})
-	defer stop()
+	c := ArmCancelWord(ctx)
+	defer c.Stop()
 	w := [2]abi.FutexWaitv{
 		{Val: uint64(val), Uaddr: uint64(uintptr(unsafe.Pointer(addr))), Flags: Futex2SizeU32},
-		{Val: 0, Uaddr: uint64(uintptr(unsafe.Pointer(&c.w))), Flags: Futex2SizeU32 | Futex2Private},
+		{Val: 0, Uaddr: uint64(uintptr(unsafe.Pointer(&c.Word))), Flags: Futex2SizeU32 | Futex2Private},
 	}
 	var tsp *abi.Timespec
 	var ts abi.Timespec
@@ -111,6 +101,27 @@ func waitvContext(ctx context.Context, addr *uint32, val uint32, timeout time.Du
 		return context.DeadlineExceeded
 	}
 	return os.NewSyscallError("futex_waitv", err)
+}
+
+// ArmCancelWord arms a private cancellation word for a futex_waitv sleep:
+// the caller adds &w.Word (value 0, FUTEX_32|FUTEX_PRIVATE_FLAG) to its
+// waiters; once ctx is done the word is set and woken, so the sleep ends,
+// or does not begin. Call Stop on the watch after the sleep. It does not
+// allocate.
+func ArmCancelWord(ctx context.Context) *ctxwatch.Watch {
+	w := ctxwatch.Get()
+	w.Start(ctx, cancelWaitv)
+	return w
+}
+
+// cancelWaitv is the cancellation hook of the futex_waitv path: it sets the
+// waiter's private word and wakes it. The waiter sleeps on that word beside
+// its real one, so one wake is enough: if it lands before the waiter is
+// asleep, the word no longer holds 0 and futex_waitv returns at once.
+func cancelWaitv(w *ctxwatch.Watch) bool {
+	atomic.StoreUint32(&w.Word, 1)
+	untimed(&w.Word, OpWake|PrivateFlag, 1, 0)
+	return false
 }
 
 // WaitBitsetAbs sleeps while *addr == val until a wake-up or the absolute

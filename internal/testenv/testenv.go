@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where every test
@@ -320,4 +322,34 @@ func RequirePeerABI(t testing.TB, bin string) {
 	if ok, why := builtForGOARCH(bin); !ok {
 		SkipUnderEmulation(t, fmt.Sprintf("peer %s was built for the host (%s), not for GOARCH=%s; it cannot share in-memory layouts with this test", filepath.Base(bin), why, runtime.GOARCH))
 	}
+}
+
+// RequireKernelFeature skips the test where a kernel feature cannot exist:
+// under qemu-user, where why names the emulator's gap, and on a kernel
+// older than min ("5.16"), the release that brought the feature. On a real
+// kernel of min or later its absence is a failure (configured out or
+// filtered by seccomp), never a quiet skip.
+func RequireKernelFeature(t testing.TB, have bool, what, min, why string) {
+	t.Helper()
+	if have {
+		return
+	}
+	SkipUnderEmulation(t, why)
+	var want [2]int
+	fmt.Sscanf(min, "%d.%d", &want[0], &want[1])
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		var major, minor int
+		if n, _ := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); n == 2 &&
+			(major < want[0] || major == want[0] && minor < want[1]) {
+			t.Skipf("kernel %d.%d has no %s (Linux %s+)", major, minor, what, min)
+		}
+	}
+	t.Fatalf("%s is missing although the kernel is %s or later (configured out or filtered by seccomp)", what, min)
+}
+
+// RequireFutexWaitv is RequireKernelFeature for futex_waitv (Linux 5.16).
+func RequireFutexWaitv(t testing.TB, have bool) {
+	t.Helper()
+	RequireKernelFeature(t, have, "futex_waitv", "5.16", "qemu-user does not implement futex_waitv")
 }
