@@ -13,41 +13,52 @@ import (
 // behind.
 //
 // All of them are small enough to inline; the hot paths pay nothing for
-// the indirection.
+// the indirection. Each first calls killpoint, which is an empty function
+// in the default build (the compiler drops the call) and, built with the
+// mmapring_killpoints tag, counts the store and can stop the process
+// before it (killpoint_on.go; the kill-point campaign in
+// killpoint_test.go).
 
 // st64 is a sequentially consistent store of a position or cell state.
-func st64(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
+func st64(p *uint64, v uint64) { killpoint(); atomic.StoreUint64(p, v) }
 
 // st32 is a sequentially consistent store of a header word (closed, need,
 // a peer's role).
-func st32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
+func st32(p *uint32, v uint32) { killpoint(); atomic.StoreUint32(p, v) }
 
 // cas64 compares and swaps a position, a cell state or a peer ident.
-func cas64(p *uint64, old, new uint64) bool { return atomic.CompareAndSwapUint64(p, old, new) }
+func cas64(p *uint64, old, new uint64) bool {
+	killpoint()
+	return atomic.CompareAndSwapUint64(p, old, new)
+}
 
 // cas32 compares and swaps a counter word (orphans).
-func cas32(p *uint32, old, new uint32) bool { return atomic.CompareAndSwapUint32(p, old, new) }
+func cas32(p *uint32, old, new uint32) bool {
+	killpoint()
+	return atomic.CompareAndSwapUint32(p, old, new)
+}
 
 // add32 adds to a counter word (epochs, waiters, orphans); use ^uint32(0)
 // to subtract one.
-func add32(p *uint32, d uint32) uint32 { return atomic.AddUint32(p, d) }
+func add32(p *uint32, d uint32) uint32 { killpoint(); return atomic.AddUint32(p, d) }
 
 // swap32 swaps a need flag.
-func swap32(p *uint32, v uint32) uint32 { return atomic.SwapUint32(p, v) }
+func swap32(p *uint32, v uint32) uint32 { killpoint(); return atomic.SwapUint32(p, v) }
 
 // add64 adds to the Queue's task counter.
-func add64(p *uint64, d uint64) uint64 { return atomic.AddUint64(p, d) }
+func add64(p *uint64, d uint64) uint64 { killpoint(); return atomic.AddUint64(p, d) }
 
 // put32 is a plain store of a record or cell header word (length, type,
 // checksum); a later st64 publishes it.
-func put32(p *uint32, v uint32) { *p = v }
+func put32(p *uint32, v uint32) { killpoint(); *p = v }
 
 // putHdr writes an SPSC record header (length and type) with plain stores.
 func putHdr(rec []byte, n uint32, typ uint32) {
+	killpoint()
 	hdr := (*[2]uint32)(unsafe.Pointer(&rec[0]))
 	hdr[0] = n
 	hdr[1] = typ
 }
 
 // copyIn copies a payload into the ring (plain stores; published later).
-func copyIn(dst, src []byte) int { return copy(dst, src) }
+func copyIn(dst, src []byte) int { killpoint(); return copy(dst, src) }
