@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipckit/ipckit/csp"
+	"github.com/ipckit/ipckit/mmapring"
 	"github.com/ipckit/ipckit/proc"
 )
 
@@ -444,5 +445,82 @@ func TestChildDiesBeforeOpeningEnd(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func init() {
+	// send-late: handle 0 a *Writer[point]. It waits longer than the slack
+	// allowed between start times (100 ticks), then, on an OS thread made
+	// only then, opens the end, sends 0, waits while the reader's sleeps
+	// time out (so it checks this end's holder), sends 1 and retires.
+	proc.Register("csp-send-late", func(ctx context.Context, c *proc.Child) error {
+		time.Sleep(1500 * time.Millisecond)
+		var err error
+		onNewThread(func() {
+			var w *csp.Writer[point]
+			if w, err = csp.WriterOf[point](c, 0); err != nil {
+				return
+			}
+			if err = w.Send(ctx, point{Seq: 0}); err != nil {
+				return
+			}
+			time.Sleep(3 * mmapring.LivenessInterval)
+			if err = w.Send(ctx, point{Seq: 1}); err != nil {
+				return
+			}
+			err = w.Retire()
+		})
+		return err
+	})
+}
+
+// A process that first looks up its own identity on a thread made long
+// after it started is still seen alive by every other process. qemu-user
+// answers /proc/self/stat with the calling thread's start time: a child
+// that did so recorded a start time seconds after the one the kernel
+// shows everyone else, so the reader's liveness check took the writer's
+// process for a new process with a reused pid, counted the writer dead and
+// returned ErrPeerDead instead of the writer's values and io.EOF (the rare
+// failure of TestRetireAcrossProcesses in the qemu leg); mmapring's peer
+// table took the writer's ring handle for dead as well. The test fails
+// that way only under qemu-user; natively every thread sees the
+// process's start time.
+func TestEndHeldFromLateThread(t *testing.T) {
+	for _, cf := range configs {
+		t.Run(cf.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			c := newChan[point](t, &cf.o)
+			r := reader(t, c)
+			w := writer(t, c)
+			p := start(t, "csp-send-late", w)
+			w.Close()
+			if v, err := r.Receive(ctx); err != nil || v.Seq != 0 {
+				t.Fatalf("first Receive: %+v %v", v, err)
+			}
+			ring, err := mmapring.FromFile(c.File())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := ring.Stats()
+			ring.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, peer := range st.Peers {
+				if !peer.Alive {
+					t.Errorf("ring peer %+v (the writer is pid %d) taken for dead", peer, p.Pid())
+				}
+			}
+			if v, err := r.Receive(ctx); err != nil || v.Seq != 1 {
+				t.Fatalf("second Receive: %+v %v", v, err)
+			}
+			if _, err := r.Receive(ctx); err != io.EOF {
+				t.Fatalf("after the writer retired: %v, want io.EOF", err)
+			}
+			if err := wait(t, p); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
