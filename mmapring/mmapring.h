@@ -732,6 +732,12 @@ static inline int mmr_register(mmr_ring *r, uint32_t role) {
 	}
 }
 
+/* Tests define MMR_TEST_PEER_LOADED(r, slot) to run code in mmr_peers_dead
+ * between reading a peer's ident and testing its process. */
+#ifndef MMR_TEST_PEER_LOADED
+#define MMR_TEST_PEER_LOADED(r, slot) ((void)0)
+#endif
+
 /* 1 when at least one peer with role attached and every such peer is proven dead. */
 static inline int mmr_peers_dead(mmr_ring *r, uint32_t role) {
 	int seen = 0;
@@ -739,7 +745,12 @@ static inline int mmr_peers_dead(mmr_ring *r, uint32_t role) {
 		uint64_t id = mmr__ld64(&r->h->peers[s].ident);
 		if (!id || !(mmr__ld32(&r->h->peers[s].role) & role)) continue;
 		seen = 1;
+		MMR_TEST_PEER_LOADED(r, s);
 		if (mmr_ident_alive(id)) return 0;
+		/* A peer that left (close, detach) and then exited after the load
+		 * above did not die holding the role: only a slot that still names
+		 * the dead process proves a death (it may hold a new peer by now). */
+		if (mmr__ld64(&r->h->peers[s].ident) != id) return 0;
 	}
 	return seen;
 }

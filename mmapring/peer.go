@@ -245,12 +245,26 @@ func (r *Ring) peersDead(role uint32) bool {
 			continue
 		}
 		seen = true
+		if peerLoaded != nil {
+			peerLoaded(s)
+		}
 		if identAlive(id) {
+			return false
+		}
+		// A peer that left (Close, Detach) and then exited, after the load
+		// above, did not die holding the role: only a slot that still
+		// names the dead process proves a death. The slot may hold a new
+		// peer by now: look again at the next check.
+		if atomic.LoadUint64(r.peerIdent(s)) != id {
 			return false
 		}
 	}
 	return seen
 }
+
+// peerLoaded, when set (by tests only), runs in peersDead between reading
+// a peer's ident and testing its process.
+var peerLoaded func(slot int)
 
 // Peer describes one attached process in Stats.
 type Peer struct {

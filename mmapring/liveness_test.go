@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,7 +21,7 @@ func init() {
 	testenv.RegisterChild("late-peer", lateGoPeer)
 }
 
-// lateGoPeer is the Go side of tests/c/ring_late_peer.c: FD ROLE.
+// lateGoPeer is the Go side of "ring_liveness_peer late": FD ROLE.
 func lateGoPeer(args []string) int {
 	time.Sleep(1500 * time.Millisecond)
 	var detach func()
@@ -96,7 +97,7 @@ func onNewThread(f func()) {
 // role). The test fails that way only under qemu-user (the qemu leg);
 // natively every thread sees the process's start time.
 func TestPeerOnLateThread(t *testing.T) {
-	cbin := testenv.BuildC(t, "", "ring_late_peer", []string{"ring_late_peer.c"}, "-I", filepath.Join(testenv.Root(), "mmapring"))
+	cbin := livenessPeer(t)
 	for _, kind := range []Kind{KindSPSC, KindMPMC} {
 		for _, pk := range []string{"go", "c"} {
 			for _, role := range []string{"producer", "consumer"} {
@@ -107,7 +108,7 @@ func TestPeerOnLateThread(t *testing.T) {
 					if pk == "go" {
 						p = startPeerCmd(t, testenv.Child(t, "late-peer", "3", role), r.File())
 					} else {
-						p = startPeerCmd(t, testenv.Command(cbin, "3", role), r.File())
+						p = startPeerCmd(t, testenv.Command(cbin, "late", "3", role), r.File())
 					}
 					if l := p.line(time.Minute); l != "won" {
 						t.Fatalf("peer: %q", l)
@@ -146,4 +147,83 @@ func TestPeerOnLateThread(t *testing.T) {
 			}
 		}
 	}
+}
+
+func livenessPeer(t *testing.T) string {
+	return testenv.BuildC(t, "", "ring_liveness_peer", []string{"ring_liveness_peer.c"}, "-I", filepath.Join(testenv.Root(), "mmapring"))
+}
+
+// TestPeerLeavesWhileJudged: a peer that leaves cleanly (a producer's
+// Detach, a consumer's Close) and exits between the moment a liveness
+// check reads its slot and the moment it tests its process is not taken
+// for a peer that died holding the role. The check used to conclude
+// "every producer is dead" from the stale ident, and a blocked Receive
+// (or Send, for consumers) returned ErrPeerDead although nobody died; a
+// peer killed holding the role still counts as dead. The judge (Go's
+// peersDead, the header's mmr_peers_dead) stops right after the read
+// (the peerLoaded hook, MMR_TEST_PEER_LOADED) while the test makes the
+// victim leave or kills it.
+func TestPeerLeavesWhileJudged(t *testing.T) {
+	cbin := livenessPeer(t)
+	forEachPeer(t, func(t *testing.T, vk peerKind) { // the victim
+		for _, judge := range []string{"go", "c"} {
+			for _, role := range []string{"producer", "consumer"} {
+				for _, how := range []string{"leave", "kill"} {
+					t.Run(judge+"-judge/"+role+"/"+how, func(t *testing.T) {
+						r := newRing(t, cfgFor(KindMPMC))
+						v := startPeer(t, vk, r.File(), "attach", role)
+						io.WriteString(v.stdin, "\n") // the start barrier
+						if l := v.line(time.Minute); l != "won" {
+							t.Fatalf("victim: %q", l)
+						}
+						// act makes the victim leave cleanly or kills it, and
+						// reaps it.
+						act := func() {
+							if how == "leave" {
+								v.stdin.Close()
+								if err := v.wait(); err != nil {
+									t.Errorf("victim: %v", err)
+								}
+							} else {
+								v.kill()
+							}
+						}
+						roleBit := uint32(roleProducer)
+						if role == "consumer" {
+							roleBit = roleConsumer
+						}
+						var dead bool
+						if judge == "go" {
+							calls := 0
+							peerLoaded = func(int) {
+								if calls++; calls == 1 {
+									act()
+								}
+							}
+							dead = r.peersDead(roleBit)
+							peerLoaded = nil
+							if calls != 1 {
+								t.Fatalf("peersDead read %d peers, want the victim only", calls)
+							}
+						} else {
+							j := startPeerCmd(t, testenv.Command(cbin, "judge", "3", role), r.File())
+							if l := j.line(time.Minute); l != "loaded" {
+								t.Fatalf("judge: %q", l)
+							}
+							act()
+							io.WriteString(j.stdin, "\n")
+							l := j.line(time.Minute)
+							if l != "dead" && l != "notdead" {
+								t.Fatalf("judge: %q", l)
+							}
+							dead = l == "dead"
+						}
+						if want := how == "kill"; dead != want {
+							t.Fatalf("victim %s: every %s dead = %v, want %v", how, role, dead, want)
+						}
+					})
+				}
+			}
+		}
+	})
 }
