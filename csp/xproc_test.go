@@ -524,3 +524,93 @@ func TestEndHeldFromLateThread(t *testing.T) {
 		})
 	}
 }
+
+func init() {
+	// hold: handle 0 a *Writer[point], 1 a *Reader[int64]. It opens the
+	// writer, sends 0, waits for a value on the reader, then retires the
+	// writer.
+	proc.Register("csp-hold", func(ctx context.Context, c *proc.Child) error {
+		w, err := csp.WriterOf[point](c, 0)
+		if err != nil {
+			return err
+		}
+		cr, err := csp.ReaderOf[int64](c, 1)
+		if err != nil {
+			return err
+		}
+		defer cr.Close()
+		if err := w.Send(ctx, point{Seq: 0}); err != nil {
+			return err
+		}
+		if _, err := cr.Receive(ctx); err != nil {
+			return err
+		}
+		return w.Retire()
+	})
+}
+
+// An end that takes the slot of an end that retired (and whose process
+// exited) while a liveness check was looking at the slot is not counted
+// out in its place. The check read the slot (active, held by the child),
+// found the child gone and counted the slot's end dead with a
+// compare-and-swap of the state from active to dead, which the new end's
+// active state satisfied: the channel lost its only writer, and readers
+// got ErrPeerDead while that writer lived. The state word now carries a
+// generation. The check is stopped right after it read the slot (the
+// slotLoaded hook) while the child retires and a new writer takes the
+// slot; a third writer keeps the writers' side open meanwhile.
+func TestSlotReusedWhileJudged(t *testing.T) {
+	ctx := testCtx(t)
+	c := newChan[point](t, &csp.Options{Capacity: 8})
+	ctl := newChan[int64](t, &csp.Options{Capacity: 1})
+	r := reader(t, c)
+	w1 := writer(t, c)
+	w0 := writer(t, c) // keeps the writers' side open when w1 retires
+	cw, cr := writer(t, ctl), reader(t, ctl)
+	p := start(t, "csp-hold", w1, cr)
+	w1.Close()
+	cr.Close()
+	if v, err := r.Receive(ctx); err != nil || v.Seq != 0 {
+		t.Fatalf("first Receive: %+v %v", v, err) // the child holds the writer now
+	}
+	var w2 *csp.Writer[point]
+	calls := 0
+	defer csp.SetSlotLoaded(func(slot int) {
+		if slot != csp.WriterSlot(w1) {
+			return
+		}
+		if calls++; calls > 1 {
+			return
+		}
+		// The reader's liveness check has read the child's slot.
+		if err := cw.Send(ctx, 1); err != nil {
+			t.Error(err)
+		}
+		if err := wait(t, p); err != nil {
+			t.Error(err)
+		}
+		var err error
+		if w2, err = c.Writer(); err != nil {
+			t.Error(err)
+			return
+		}
+		if w2.Send(ctx, point{Seq: 7}) != nil || slot != csp.WriterSlot(w2) {
+			t.Errorf("the new writer took slot %d, not the retired writer's %d", csp.WriterSlot(w2), slot)
+		}
+	})()
+	if v, err := r.Receive(ctx); err != nil || v.Seq != 7 {
+		t.Fatalf("Receive: %+v %v, want the new writer's value", v, err)
+	}
+	if calls == 0 || w2 == nil {
+		t.Fatalf("the liveness check never ran (%d calls)", calls)
+	}
+	defer w2.Close()
+	w0.Retire()
+	if _, err := r.TryReceive(); err != csp.ErrEmpty {
+		t.Fatalf("TryReceive with the new writer alive: %v, want ErrEmpty", err)
+	}
+	w2.Retire()
+	if _, err := r.Receive(ctx); err != io.EOF {
+		t.Fatalf("after the new writer retired: %v, want io.EOF", err)
+	}
+}
