@@ -348,10 +348,9 @@ static inline uint64_t mmr_now_ns(void) {
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Start time (field 22 of /proc/PID/stat); *alive = 0 when gone/zombie. */
-static inline uint64_t mmr_proc_start(int pid, int *alive) {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+/* Start time (field 22 of the stat file at path); *alive = 0 when gone/zombie. */
+static inline uint64_t mmr__stat_start(const char *path, int pid, int *alive) {
+	char buf[1024];
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		*alive = (errno == ENOENT) ? 0 : (kill(pid, 0) == 0 || errno == EPERM);
@@ -372,13 +371,28 @@ static inline uint64_t mmr_proc_start(int pid, int *alive) {
 	return v;
 }
 
+/* Start time (field 22 of /proc/PID/stat); *alive = 0 when gone/zombie. */
+static inline uint64_t mmr_proc_start(int pid, int *alive) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	return mmr__stat_start(path, pid, alive);
+}
+
+/* This process's ident as other processes see it. The start time comes
+ * from /proc/PID/task/PID/stat (the main thread's, which is the
+ * process's): qemu-user answers /proc/self/stat and /proc/PID/stat itself
+ * when a guest reads its own, with the calling thread's start time. */
 static inline uint64_t mmr_self_ident(void) {
 	static _Atomic uint64_t id;
 	uint64_t v = atomic_load(&id);
 	if (!v) {
 		int alive;
 		int pid = getpid();
-		v = (uint64_t)(uint32_t)pid << 32 | (mmr_proc_start(pid, &alive) & 0xffffffffull);
+		char path[96];
+		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, pid);
+		uint64_t st = mmr__stat_start(path, pid, &alive);
+		if (!st) st = mmr_proc_start(pid, &alive);
+		v = (uint64_t)(uint32_t)pid << 32 | (st & 0xffffffffull);
 		atomic_store(&id, v);
 	}
 	return v;
@@ -718,6 +732,12 @@ static inline int mmr_register(mmr_ring *r, uint32_t role) {
 	}
 }
 
+/* Tests define MMR_TEST_PEER_LOADED(r, slot) to run code in mmr_peers_dead
+ * between reading a peer's ident and testing its process. */
+#ifndef MMR_TEST_PEER_LOADED
+#define MMR_TEST_PEER_LOADED(r, slot) ((void)0)
+#endif
+
 /* 1 when at least one peer with role attached and every such peer is proven dead. */
 static inline int mmr_peers_dead(mmr_ring *r, uint32_t role) {
 	int seen = 0;
@@ -725,7 +745,12 @@ static inline int mmr_peers_dead(mmr_ring *r, uint32_t role) {
 		uint64_t id = mmr__ld64(&r->h->peers[s].ident);
 		if (!id || !(mmr__ld32(&r->h->peers[s].role) & role)) continue;
 		seen = 1;
+		MMR_TEST_PEER_LOADED(r, s);
 		if (mmr_ident_alive(id)) return 0;
+		/* A peer that left (close, detach) and then exited after the load
+		 * above did not die holding the role: only a slot that still names
+		 * the dead process proves a death (it may hold a new peer by now). */
+		if (mmr__ld64(&r->h->peers[s].ident) != id) return 0;
 	}
 	return seen;
 }
