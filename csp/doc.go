@@ -136,8 +136,9 @@
 // fingerprints, capacity, ring size), the state word (active writers and
 // readers, retired, died and poisoned flags, updated with compare-and-swap
 // so that no end joins a side that has just retired), the one-to-one
-// count words, and 128 end slots (holder, state, role, rendezvous
-// acknowledgement and its futex word). Every field read from it is
+// count words, and 128 end slots (holder, state with a generation that
+// grows each time an end takes the slot, role, rendezvous acknowledgement
+// and its futex word). Every field read from it is
 // validated when the channel is opened, and only local copies are used
 // afterwards; a malformed message is consumed and reported as ErrCorrupt.
 package csp

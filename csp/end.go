@@ -27,7 +27,7 @@ func (s *shared) join(role uint32) (int, *os.File, error) {
 	for i := 0; i < maxEnds && slot < 0; i++ {
 		st := s.slotU32(i, endState)
 		v := atomic.LoadUint32(st)
-		if (v == slotFree || v == slotRetired || v == slotDead) && atomic.CompareAndSwapUint32(st, v, slotClaiming) {
+		if k := v & slotMask; (k == slotFree || k == slotRetired || k == slotDead) && atomic.CompareAndSwapUint32(st, v, v&^slotMask|slotClaiming) {
 			f, err := s.lockSlot(i)
 			if err != nil {
 				// The slot's last holder still has a description open
@@ -80,7 +80,7 @@ func (s *shared) join(role uint32) (int, *os.File, error) {
 	// acknowledgement, so that a late acknowledgement meant for the slot's
 	// previous holder can never satisfy this end.
 	atomic.StoreUint32(s.slotU32(slot, endSeq), atomic.LoadUint32(s.slotU32(slot, endAck)))
-	atomic.StoreUint32(s.slotU32(slot, endState), slotActive)
+	atomic.StoreUint32(s.slotU32(slot, endState), (prev&^slotMask+slotGen)|slotActive)
 	return slot, lockf, nil
 }
 
@@ -91,11 +91,22 @@ func roleName(role uint32) string {
 	return "reader"
 }
 
-// leave counts an active end out: to is slotRetired or slotDead. Only one
-// caller wins for a slot. When the last end of a side leaves, the side's
-// gone flag is set and every sleeper is woken.
+// leave counts the active end in slot out: to is slotRetired or slotDead.
+// Only one caller wins for a slot. When the last end of a side leaves, the
+// side's gone flag is set and every sleeper is woken.
 func (s *shared) leave(slot int, role uint32, to uint32) bool {
-	if !atomic.CompareAndSwapUint32(s.slotU32(slot, endState), slotActive, to) {
+	v := atomic.LoadUint32(s.slotU32(slot, endState))
+	if v&slotMask != slotActive {
+		return false
+	}
+	return s.leaveFrom(slot, v, role, to)
+}
+
+// leaveFrom is leave for the end that the slot's state word v (active)
+// names: nothing happens if the slot has changed since v was read (that
+// end left, and another may have taken the slot).
+func (s *shared) leaveFrom(slot int, v uint32, role uint32, to uint32) bool {
+	if !atomic.CompareAndSwapUint32(s.slotU32(slot, endState), v, v&^slotMask|to) {
 		return false
 	}
 	one, mask, gone, died := uint32(1), uint32(stWriters), uint32(stWritersGone), uint32(stWriterDied)
@@ -157,16 +168,27 @@ func (s *shared) wakeAll() {
 func (s *shared) scanDead(role uint32) {
 	me := myIdent()
 	for i := 0; i < maxEnds; i++ {
-		if atomic.LoadUint32(s.slotU32(i, endState)) != slotActive || atomic.LoadUint32(s.slotU32(i, endRole)) != role {
+		v := atomic.LoadUint32(s.slotU32(i, endState))
+		if v&slotMask != slotActive || atomic.LoadUint32(s.slotU32(i, endRole)) != role {
 			continue
 		}
+		// The end's holder and lock flag are stored before its state
+		// (join, adopt), so they are this end's or a later one's; the
+		// generation in v makes sure that only this end is counted out.
 		id := atomic.LoadUint64(s.slotIdent(i))
 		locked := atomic.LoadUint32(s.slotU32(i, endFlags))&endLocked != 0
+		if slotLoaded != nil {
+			slotLoaded(i)
+		}
 		if locked && !s.lockHeld(i) || !sameProcess(id, me) && !identAlive(id) {
-			s.leave(i, role, slotDead)
+			s.leaveFrom(i, v, role, slotDead)
 		}
 	}
 }
+
+// slotLoaded, when set (by tests only), runs in scanDead between reading
+// an end's slot and testing its holder.
+var slotLoaded func(slot int)
 
 // ack records that a reader took the rendezvous value seq of the writer
 // in slot, and wakes that writer if it sleeps. Sequence numbers compare
@@ -258,7 +280,7 @@ func parseMeta(meta []byte, kind byte) (slot int, ident uint64, err error) {
 
 // adopt takes over the end in slot, held until now by the process from.
 func (s *shared) adopt(slot int, role uint32, from uint64) error {
-	if st := atomic.LoadUint32(s.slotU32(slot, endState)); st != slotActive {
+	if st := atomic.LoadUint32(s.slotU32(slot, endState)) & slotMask; st != slotActive {
 		what := "retired"
 		if st == slotDead {
 			what = "dead (its holder died before this process opened it)"

@@ -25,3 +25,13 @@ func SetHaveWaitv(f func() bool) (restore func()) {
 
 // CountWaiting reports whether a one-to-one writer sleeps for room.
 func CountWaiting[T any](c *Chan[T]) bool { return *c.s.count.need != 0 }
+
+// SetSlotLoaded sets a function that scanDead calls between reading an
+// end's slot and testing its holder; the returned function removes it.
+func SetSlotLoaded(f func(slot int)) (restore func()) {
+	slotLoaded = f
+	return func() { slotLoaded = nil }
+}
+
+// WriterSlot returns the end slot of w.
+func WriterSlot[T any](w *Writer[T]) int { return w.slot }

@@ -62,7 +62,7 @@ const (
 
 	// An end slot: who holds it and its rendezvous acknowledgements.
 	endIdent   = 0  // u64 holder: pid<<32 | start time (see liveness.go)
-	endState   = 8  // u32 slotFree, slotClaiming, slotActive, slotRetired, slotDead
+	endState   = 8  // u32 bits 0-7: slotFree, slotClaiming, slotActive, slotRetired, slotDead; bits 8-31: generation
 	endRole    = 12 // u32 roleWriter or roleReader
 	endAck     = 16 // u32 writer: highest rendezvous sequence number a reader took
 	endAckEp   = 20 // u32 futex word: bumped when endAck grows and the writer sleeps
@@ -79,6 +79,11 @@ const (
 	slotActive   = 2
 	slotRetired  = 3
 	slotDead     = 4
+	slotMask     = 0xff
+	// The generation (bits 8-31 of endState) grows by one each time an end
+	// takes the slot, so that a process that judged the slot's previous
+	// end dead cannot count out the end that took the slot since.
+	slotGen = 1 << 8
 
 	roleWriter = 1
 	roleReader = 2

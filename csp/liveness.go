@@ -24,13 +24,33 @@ var (
 )
 
 func myIdent() uint64 {
-	selfOnce.Do(func() { selfIdent = identOf(os.Getpid()) })
+	selfOnce.Do(func() { selfIdent = ownIdent() })
 	return selfIdent
+}
+
+// ownIdent returns this process's ident as every other process sees it.
+// Its start time comes from /proc/PID/task/PID/stat, the main thread's,
+// which is the process's: qemu-user answers /proc/self/stat and
+// /proc/PID/stat itself when a guest reads its own, with the start time
+// of the calling thread (a thread made seconds after the process would
+// make every other process take this one for a pid reused by a newer
+// process), and passes task/ paths to the kernel (docs/ABI.md §10).
+func ownIdent() uint64 {
+	pid := os.Getpid()
+	p := strconv.Itoa(pid)
+	st, _, _ := statFile("/proc/"+p+"/task/"+p+"/stat", pid)
+	if st == 0 {
+		st, _, _ = procStat(pid)
+	}
+	return uint64(uint32(pid))<<32 | (st & 0xffffffff)
 }
 
 // identOf returns the ident of a running process (start time 0, meaning
 // unknown, when /proc cannot tell).
 func identOf(pid int) uint64 {
+	if pid == os.Getpid() {
+		return myIdent()
+	}
 	st, _, _ := procStat(pid)
 	return uint64(uint32(pid))<<32 | (st & 0xffffffff)
 }
@@ -39,7 +59,12 @@ func identOf(pid int) uint64 {
 // (neither gone, zombie nor dead). ok is false when /proc could not be read
 // for another reason than the process's absence.
 func procStat(pid int) (start uint64, alive bool, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return statFile("/proc/"+strconv.Itoa(pid)+"/stat", pid)
+}
+
+// statFile is procStat reading the stat file at path.
+func statFile(path string, pid int) (start uint64, alive bool, ok bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return 0, false, true

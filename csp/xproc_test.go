@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipckit/ipckit/csp"
+	"github.com/ipckit/ipckit/mmapring"
 	"github.com/ipckit/ipckit/proc"
 )
 
@@ -444,5 +445,172 @@ func TestChildDiesBeforeOpeningEnd(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func init() {
+	// send-late: handle 0 a *Writer[point]. It waits longer than the slack
+	// allowed between start times (100 ticks), then, on an OS thread made
+	// only then, opens the end, sends 0, waits while the reader's sleeps
+	// time out (so it checks this end's holder), sends 1 and retires.
+	proc.Register("csp-send-late", func(ctx context.Context, c *proc.Child) error {
+		time.Sleep(1500 * time.Millisecond)
+		var err error
+		onNewThread(func() {
+			var w *csp.Writer[point]
+			if w, err = csp.WriterOf[point](c, 0); err != nil {
+				return
+			}
+			if err = w.Send(ctx, point{Seq: 0}); err != nil {
+				return
+			}
+			time.Sleep(3 * mmapring.LivenessInterval)
+			if err = w.Send(ctx, point{Seq: 1}); err != nil {
+				return
+			}
+			err = w.Retire()
+		})
+		return err
+	})
+}
+
+// A process that first looks up its own identity on a thread made long
+// after it started is still seen alive by every other process. qemu-user
+// answers /proc/self/stat with the calling thread's start time: a child
+// that did so recorded a start time seconds after the one the kernel
+// shows everyone else, so the reader's liveness check took the writer's
+// process for a new process with a reused pid, counted the writer dead and
+// returned ErrPeerDead instead of the writer's values and io.EOF (the rare
+// failure of TestRetireAcrossProcesses in the qemu leg); mmapring's peer
+// table took the writer's ring handle for dead as well. The test fails
+// that way only under qemu-user; natively every thread sees the
+// process's start time.
+func TestEndHeldFromLateThread(t *testing.T) {
+	for _, cf := range configs {
+		t.Run(cf.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			c := newChan[point](t, &cf.o)
+			r := reader(t, c)
+			w := writer(t, c)
+			p := start(t, "csp-send-late", w)
+			w.Close()
+			if v, err := r.Receive(ctx); err != nil || v.Seq != 0 {
+				t.Fatalf("first Receive: %+v %v", v, err)
+			}
+			ring, err := mmapring.FromFile(c.File())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := ring.Stats()
+			ring.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, peer := range st.Peers {
+				if !peer.Alive {
+					t.Errorf("ring peer %+v (the writer is pid %d) taken for dead", peer, p.Pid())
+				}
+			}
+			if v, err := r.Receive(ctx); err != nil || v.Seq != 1 {
+				t.Fatalf("second Receive: %+v %v", v, err)
+			}
+			if _, err := r.Receive(ctx); err != io.EOF {
+				t.Fatalf("after the writer retired: %v, want io.EOF", err)
+			}
+			if err := wait(t, p); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func init() {
+	// hold: handle 0 a *Writer[point], 1 a *Reader[int64]. It opens the
+	// writer, sends 0, waits for a value on the reader, then retires the
+	// writer.
+	proc.Register("csp-hold", func(ctx context.Context, c *proc.Child) error {
+		w, err := csp.WriterOf[point](c, 0)
+		if err != nil {
+			return err
+		}
+		cr, err := csp.ReaderOf[int64](c, 1)
+		if err != nil {
+			return err
+		}
+		defer cr.Close()
+		if err := w.Send(ctx, point{Seq: 0}); err != nil {
+			return err
+		}
+		if _, err := cr.Receive(ctx); err != nil {
+			return err
+		}
+		return w.Retire()
+	})
+}
+
+// An end that takes the slot of an end that retired (and whose process
+// exited) while a liveness check was looking at the slot is not counted
+// out in its place. The check read the slot (active, held by the child),
+// found the child gone and counted the slot's end dead with a
+// compare-and-swap of the state from active to dead, which the new end's
+// active state satisfied: the channel lost its only writer, and readers
+// got ErrPeerDead while that writer lived. The state word now carries a
+// generation. The check is stopped right after it read the slot (the
+// slotLoaded hook) while the child retires and a new writer takes the
+// slot; a third writer keeps the writers' side open meanwhile.
+func TestSlotReusedWhileJudged(t *testing.T) {
+	ctx := testCtx(t)
+	c := newChan[point](t, &csp.Options{Capacity: 8})
+	ctl := newChan[int64](t, &csp.Options{Capacity: 1})
+	r := reader(t, c)
+	w1 := writer(t, c)
+	w0 := writer(t, c) // keeps the writers' side open when w1 retires
+	cw, cr := writer(t, ctl), reader(t, ctl)
+	p := start(t, "csp-hold", w1, cr)
+	w1.Close()
+	cr.Close()
+	if v, err := r.Receive(ctx); err != nil || v.Seq != 0 {
+		t.Fatalf("first Receive: %+v %v", v, err) // the child holds the writer now
+	}
+	var w2 *csp.Writer[point]
+	calls := 0
+	defer csp.SetSlotLoaded(func(slot int) {
+		if slot != csp.WriterSlot(w1) {
+			return
+		}
+		if calls++; calls > 1 {
+			return
+		}
+		// The reader's liveness check has read the child's slot.
+		if err := cw.Send(ctx, 1); err != nil {
+			t.Error(err)
+		}
+		if err := wait(t, p); err != nil {
+			t.Error(err)
+		}
+		var err error
+		if w2, err = c.Writer(); err != nil {
+			t.Error(err)
+			return
+		}
+		if w2.Send(ctx, point{Seq: 7}) != nil || slot != csp.WriterSlot(w2) {
+			t.Errorf("the new writer took slot %d, not the retired writer's %d", csp.WriterSlot(w2), slot)
+		}
+	})()
+	if v, err := r.Receive(ctx); err != nil || v.Seq != 7 {
+		t.Fatalf("Receive: %+v %v, want the new writer's value", v, err)
+	}
+	if calls == 0 || w2 == nil {
+		t.Fatalf("the liveness check never ran (%d calls)", calls)
+	}
+	defer w2.Close()
+	w0.Retire()
+	if _, err := r.TryReceive(); err != csp.ErrEmpty {
+		t.Fatalf("TryReceive with the new writer alive: %v, want ErrEmpty", err)
+	}
+	w2.Retire()
+	if _, err := r.Receive(ctx); err != io.EOF {
+		t.Fatalf("after the new writer retired: %v, want io.EOF", err)
 	}
 }

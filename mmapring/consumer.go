@@ -14,6 +14,7 @@ import (
 // use; give each goroutine its own.
 type Consumer struct {
 	r        *Ring
+	m        *ringMem // this handle's own reference to the mapping
 	mem      []byte
 	slot     int
 	kind     Kind
@@ -70,24 +71,29 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	if !r.acquire() {
 		return nil, ErrClosed
 	}
-	c, err := r.newConsumerGuarded()
+	defer r.release()
+	m, err := r.m.share() // the handle's own reference to the mapping
 	if err != nil {
-		r.release()
+		return nil, err
+	}
+	c, err := r.newConsumerGuarded(m)
+	if err != nil {
+		m.close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func (r *Ring) newConsumerGuarded() (c *Consumer, err error) {
-	if r.m.guard {
-		defer r.m.contain(guardOn(), &err)
+func (r *Ring) newConsumerGuarded(m *ringMem) (c *Consumer, err error) {
+	if m.guard {
+		defer m.contain(guardOn(), &err)
 	}
 	slot, err := r.register(roleConsumer)
 	if err != nil {
 		return nil, err
 	}
-	c = &Consumer{r: r, mem: r.mem, slot: slot, kind: r.kind, capacity: r.capacity,
-		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
+	c = &Consumer{r: r, m: m, mem: m.mem, slot: slot, kind: r.kind, capacity: r.capacity,
+		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: m.guard,
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		spaceWaiters: r.u32(offSpaceWaiters), closedWord: r.u32(offClosed)}
 	c.base = unsafe.Pointer(unsafe.SliceData(c.data))
@@ -126,15 +132,20 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // io.ErrShortBuffer (consuming nothing) when buf is too small.
 //
 // Delivery: on an MPMC ring, a message whose consumer died after claiming
-// it and before Receive returned is redelivered to another consumer once the
-// death is proven; Receive frees the cell before it returns, so a message
-// Receive returned is never delivered again. On an SPSC ring the consumer
+// it and before freeing its cell is redelivered to another consumer once
+// the death is proven; Receive copies the message out, frees the cell and
+// returns, so a message Receive returned is never delivered again, and a
+// consumer killed in the last steps between freeing the cell and
+// returning (waking a producer) takes the message with it, as one killed
+// right after Receive returned would. On an SPSC ring the consumer
 // publishes how far it has read lazily (at the latest every quarter of
 // the ring, before it sleeps, and at once when a producer waits), so a
 // consumer that dies can leave up to a quarter of the ring's bytes of
 // messages it had already returned unpublished, and its replacement
 // receives them again: SPSC delivery is at-least-once across a consumer's
-// death (exactly-once otherwise).
+// death (exactly-once otherwise). There too a consumer killed after
+// publishing its position and before returning takes that message with
+// it.
 func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
 	if n, ok := c.recvFast(buf); ok {
 		return n, nil
@@ -164,7 +175,7 @@ func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
 }
 
 func (c *Consumer) recvGuarded(ctx context.Context, buf []byte) (n int, err error) {
-	defer c.r.m.contain(guardOn(), &err)
+	defer c.m.contain(guardOn(), &err)
 	return c.recv(ctx, buf)
 }
 
@@ -284,7 +295,7 @@ func (c *Consumer) caughtUp() bool { return atomicx.LoadAcq64(c.hdrAt(c.head&c.m
 // TryReceive is Receive without waiting: ErrEmpty when no message is ready.
 func (c *Consumer) TryReceive(buf []byte) (n int, err error) {
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	return c.tryRecv(buf)
 }
@@ -310,7 +321,7 @@ func (c *Consumer) tryRecv(buf []byte) (int, error) {
 // package's fault guard; use Receive there when peers are not trusted.
 func (c *Consumer) Peek(ctx context.Context) (msg []byte, err error) {
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	return c.peek(ctx)
 }
@@ -330,7 +341,7 @@ func (c *Consumer) peek(ctx context.Context) ([]byte, error) {
 // TryPeek is Peek without waiting.
 func (c *Consumer) TryPeek() (msg []byte, err error) {
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	return c.tryPeek()
 }
@@ -410,7 +421,7 @@ func (c *Consumer) mpmcSlow() (uint64, error) {
 // Release consumes the message returned by Peek.
 func (c *Consumer) Release() (err error) {
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	return c.release()
 }
@@ -445,7 +456,7 @@ func (c *Consumer) release() error {
 // step. It returns how many messages fn saw.
 func (c *Consumer) ReceiveBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	for n < max {
 		var msg []byte
@@ -488,13 +499,13 @@ func (c *Consumer) Close() error {
 	}
 	err := c.closeGuarded()
 	c.done = true
-	c.r.release()
+	c.m.close()
 	return err
 }
 
 func (c *Consumer) closeGuarded() (err error) {
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	if c.peeked && c.kind == KindMPMC {
 		pos := c.peekPos

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,9 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ipckit/ipckit/internal/testenv"
 )
@@ -142,13 +139,16 @@ func childConsume(args []string) int {
 	return 0
 }
 
-// drain: receive until EOF with Peek/Release, writing every seq to stdout
-// before releasing it (so a kill between write and release is the only
-// way a message can be reported twice). Producers come and go (the kill
-// loop kills them): a moment with every producer dead is ErrPeerDead,
-// after which it waits on (under qemu-user starting the next producer
-// takes longer than a liveness interval).
+// drain [marker]: receive until EOF with Peek/Release, writing every seq
+// to stdout before releasing it (so a kill between write and release is
+// the only way a message can be reported twice). Producers come and go
+// (the kill loop kills them): a moment with every producer dead is
+// ErrPeerDead, after which it waits on (under qemu-user starting the next
+// producer takes longer than a liveness interval). With marker, each
+// ErrPeerDead is reported as the value markPeerDead and a torn message as
+// markTorn (and skipped) instead of ending the drain.
 func childDrain(args []string) int {
+	marker := len(args) > 0 && args[0] == "marker"
 	r := childRing()
 	c, err := r.Consumer()
 	if err != nil {
@@ -156,12 +156,20 @@ func childDrain(args []string) int {
 		return 1
 	}
 	var b [8]byte
+	put := func(v uint64) bool {
+		binary.LittleEndian.PutUint64(b[:], v)
+		_, err := os.Stdout.Write(b[:])
+		return err == nil
+	}
 	for {
 		msg, err := c.Peek(context.Background())
 		if err == io.EOF {
 			return 0
 		}
 		if err == ErrPeerDead {
+			if marker && !put(markPeerDead) {
+				return 1
+			}
 			continue
 		}
 		if err != nil {
@@ -170,16 +178,24 @@ func childDrain(args []string) int {
 		}
 		seq, ok := check(msg)
 		if !ok {
-			fmt.Fprintln(os.Stderr, "corrupt message")
-			return 1
+			if !marker {
+				fmt.Fprintln(os.Stderr, "corrupt message")
+				return 1
+			}
+			seq = markTorn
 		}
-		binary.LittleEndian.PutUint64(b[:], seq)
-		if _, err := os.Stdout.Write(b[:]); err != nil {
+		if !put(seq) {
 			return 1
 		}
 		c.Release()
 	}
 }
+
+// Values a drain with marker reports besides message seqs.
+const (
+	markPeerDead = ^uint64(0) // ErrPeerDead: every producer is proven dead
+	markTorn     = ^uint64(1) // a message failed its checksum
+)
 
 func million() uint64 {
 	if testing.Short() { // the qemu-user legs
@@ -352,11 +368,6 @@ func liveConsumer(r *Ring) bool {
 	return false
 }
 
-// killRounds overrides TestKillLoop's number of rounds (each kills a
-// producer, and every other one a consumer too), for long fault campaigns:
-// go test -run TestKillLoop -mmapring.killrounds=2000 ./mmapring
-var killRounds = flag.Int("mmapring.killrounds", 0, "rounds of TestKillLoop (0: 12, 6 with -short or -race)")
-
 // raw returns the command of a peer of kind pk in one of the
 // cross-process modes (produce, consume, drain), with the ring on fd 3.
 func (pk peerKind) raw(t *testing.T, mode string, args ...string) *exec.Cmd {
@@ -365,153 +376,4 @@ func (pk peerKind) raw(t *testing.T, mode string, args ...string) *exec.Cmd {
 		return testenv.Child(t, mode, args...)
 	}
 	return testenv.Command(pk.cbin, append([]string{mode, "3"}, args...)...)
-}
-
-// TestKillLoop kills producer and consumer processes (of each peer kind)
-// with SIGKILL at random points, again and again, on one MPMC ring: every
-// message a producer committed is delivered, no producer's messages have
-// holes, no message is torn (each carries a checksum), and a message is
-// reported twice only when the consumer that first reported it was killed
-// before it could Release it (it is then redelivered, by design).
-func TestKillLoop(t *testing.T) {
-	forEachPeer(t, func(t *testing.T, pk peerKind) { killLoop(t, pk) })
-}
-
-func killLoop(t *testing.T, pk peerKind) {
-	r := newRing(t, Config{Kind: KindMPMC, Capacity: 64, CellSize: 64})
-	rounds := 12
-	if raceEnabled || testing.Short() {
-		rounds = 6
-	}
-	if *killRounds > 0 {
-		rounds = *killRounds
-	}
-	rng := rand.New(rand.NewPCG(42, uint64(time.Now().UnixNano())))
-	var mu sync.Mutex
-	delivered := map[uint64]int{}
-	committed := map[uint64]uint64{} // producer id → messages reported committed
-	killedConsumers := 0
-	readAll := func(rd io.Reader, fn func(uint64)) {
-		br := bufio.NewReader(rd)
-		var b [8]byte
-		for {
-			if _, err := io.ReadFull(br, b[:]); err != nil {
-				return
-			}
-			fn(binary.LittleEndian.Uint64(b[:]))
-		}
-	}
-	// A drain's output must be read to its end before Wait, which closes
-	// the pipe (reading after Wait once lost the last deliveries of a
-	// killed consumer).
-	type drain struct {
-		cmd  *exec.Cmd
-		read chan struct{}
-	}
-	startDrain := func() drain {
-		cmd := pk.raw(t, "drain")
-		cmd.ExtraFiles = []*os.File{r.File()}
-		cmd.Stderr = os.Stderr
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		d := drain{cmd, make(chan struct{})}
-		go func() {
-			defer close(d.read)
-			readAll(out, func(s uint64) { mu.Lock(); delivered[s]++; mu.Unlock() })
-		}()
-		return d
-	}
-	consumers := []drain{startDrain(), startDrain()}
-	var dead []drain
-	var detect time.Duration
-	for round := 0; round < rounds; round++ {
-		id := uint64(round)
-		cmd := pk.raw(t, "produce", "0", "64", strconv.Itoa(round), strconv.FormatUint(id, 10))
-		cmd.ExtraFiles = []*os.File{r.File()}
-		cmd.Stderr = os.Stderr
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var n uint64
-		done := make(chan struct{})
-		first := make(chan struct{})
-		go func() {
-			defer close(done)
-			readAll(out, func(s uint64) {
-				if n == 0 {
-					close(first)
-				}
-				n = s + 1
-			})
-		}()
-		// Let the producer start (slow under emulation), then kill it at
-		// a random point.
-		select {
-		case <-first:
-		case <-done:
-		case <-time.After(30 * time.Second):
-		}
-		time.Sleep(time.Duration(1+rng.IntN(40)) * time.Millisecond)
-		if rng.IntN(2) == 0 {
-			k := rng.IntN(len(consumers))
-			consumers[k].cmd.Process.Kill()
-			dead = append(dead, consumers[k])
-			killedConsumers++
-			consumers[k] = startDrain()
-		}
-		cmd.Process.Kill()
-		<-done // EOF on the pipe: the producer is gone
-		cmd.Wait()
-		committed[id] = n
-	}
-	// Close the ring and let the consumers drain it (repairing what the
-	// last producer left: the time this takes is the detection latency).
-	start := time.Now()
-	p, err := r.Producer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
-	for _, c := range consumers {
-		<-c.read
-		if err := c.cmd.Wait(); err != nil {
-			t.Fatalf("consumer: %v", err)
-		}
-	}
-	detect = time.Since(start)
-	for _, c := range dead {
-		<-c.read
-		c.cmd.Wait()
-	}
-	dups, total := 0, uint64(0)
-	for id, n := range committed {
-		total += n
-		for i := uint64(0); i < n; i++ {
-			if delivered[id<<32|i] == 0 {
-				t.Fatalf("producer %d message %d committed but never delivered", id, i)
-			}
-		}
-	}
-	inflight := 0
-	for s, c := range delivered {
-		id, i := s>>32, s&0xffffffff
-		if _, ok := committed[id]; !ok || i > committed[id] {
-			t.Fatalf("producer %d message %d delivered, but only %d were reported committed (hole)", id, i, committed[id])
-		}
-		if i == committed[id] {
-			inflight++ // committed, killed before it reported it
-		}
-		dups += c - 1
-	}
-	if dups > killedConsumers {
-		t.Fatalf("%d duplicate deliveries with only %d consumers killed", dups, killedConsumers)
-	}
-	if total == 0 {
-		t.Fatal("no message was committed at all")
-	}
-	t.Logf("%s peers: %d rounds, %d messages committed, %d delivered, 0 lost, %d duplicated (%d consumers killed), 0 torn, %d in flight at a kill, drained to EOF in %v after Close",
-		pk, rounds, total, len(delivered), dups, killedConsumers, inflight, detect)
 }

@@ -46,7 +46,9 @@
 // closed in any order. After Ring.Close every method of the Ring and of
 // its handles returns ErrClosed (which matches os.ErrClosed), calls
 // blocked in the process wake up and return it, and a handle's Close
-// still releases its peer slot. Close is idempotent everywhere.
+// still releases its peer slot. Close is idempotent everywhere. The
+// Ring's descriptor (File) is closed by Ring.Close; each handle holds its
+// own reference to the mapping (a posix.Mapping handle).
 //
 // # Dead and hostile peers
 //
@@ -56,7 +58,8 @@
 // its pid reused), it returns ErrPeerDead after delivering what was
 // committed. On an MPMC ring, a cell claimed by a process that was killed
 // is repaired once its death is proven: an uncommitted cell is skipped, a
-// committed one whose consumer died before Receive returned is redelivered.
+// committed one whose consumer died before freeing its cell is
+// redelivered.
 // The protocol is built so that a process killed at any single store
 // leaves a ring the others recover (LAYOUT.md lists the invariants), and
 // no state of the shared memory can make a call spin or ignore its
@@ -67,7 +70,10 @@
 // dies between Peek and Release has its message redelivered, and (SPSC) a
 // consumer that dies can leave up to a quarter of the ring's bytes of
 // messages it already returned unpublished, which its replacement
-// receives again: SPSC is at-least-once across a consumer's death.
+// receives again: SPSC is at-least-once across a consumer's death. A
+// consumer killed inside Receive after it freed the message's space (in the
+// wake-up of a waiting producer, just before returning) takes that one
+// message with it, as if it had been killed right after Receive returned.
 //
 // Everything read from shared memory is bounds-checked; corruption is
 // reported as ErrCorrupt, never a panic (the package is fuzzed), and

@@ -454,3 +454,21 @@ func TestAbortRaceInProcess(t *testing.T) {
 	}
 	t.Logf("%d messages, %d aborted reservations", sent, sent)
 }
+
+// TestFaultSendAfterClose (found by the kill-point campaign, scenario
+// spsc-send-close): once a producer closed the ring, a producer attached
+// later must fail with ErrClosed, as the documentation promises. On SPSC
+// rings the send path never looked at the shared closed word, so a
+// replacement producer's messages were accepted after consumers could
+// already have reported EOF (and were then never delivered).
+func TestFaultSendAfterClose(t *testing.T) {
+	forEachPeer(t, func(t *testing.T, pk peerKind) {
+		for _, kind := range []Kind{KindSPSC, KindMPMC} {
+			r := newRing(t, Config{Kind: kind, Capacity: 256, CellSize: 32})
+			sendAll(t, r, "a")
+			closeRing(t, r)
+			wantLines(t, runPeer(t, pk, r, guard, "send", "5000", "detach", "late"), "closed")
+			wantLines(t, runPeer(t, pk, r, guard, "recv-all", "5000"), "msg a", "eof")
+		}
+	})
+}

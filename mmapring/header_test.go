@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ipckit/ipckit/internal/testenv"
@@ -20,10 +21,15 @@ func TestHeaderCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cc := range []string{"gcc", "clang-14", "musl-gcc"} {
-		for _, std := range []string{"c11", "c17", "gnu11"} {
+		for _, std := range []string{"c11", "c17", "gnu11", "c11+killpoints"} {
 			t.Run(cc+"/"+std, func(t *testing.T) {
 				bin := testenv.Tool(t, cc)
-				cmd := exec.Command(bin, "-std="+std, "-O2", "-Wall", "-Wextra", "-Werror", "-c", "-o", os.DevNull,
+				std, kp := strings.CutSuffix(std, "+killpoints")
+				def := "-DMMR_NOTHING"
+				if kp {
+					def = "-DMMR_KILLPOINTS" // the kill-point hooks compile as strictly
+				}
+				cmd := exec.Command(bin, "-std="+std, def, "-O2", "-Wall", "-Wextra", "-Werror", "-c", "-o", os.DevNull,
 					"-I", filepath.Join(testenv.Root(), "mmapring"), src)
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
@@ -37,11 +43,16 @@ func TestHeaderCompiles(t *testing.T) {
 // header build warning-free at -O2 with every compiler.
 func TestHeaderUsersCompile(t *testing.T) {
 	users := []string{filepath.Join(testenv.Root(), "tests", "c", "ring_peer.c"),
+		filepath.Join(testenv.Root(), "tests", "c", "ring_killpoint.c"),
 		filepath.Join(testenv.Root(), "cmd", "ipckit", "cring", "ring_bench.c")}
 	for _, cc := range []string{"gcc", "clang-14", "musl-gcc"} {
 		for _, src := range users {
 			t.Run(cc+"/"+filepath.Base(src), func(t *testing.T) {
-				cmd := exec.Command(testenv.Tool(t, cc), "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-c", "-o", os.DevNull,
+				def := "-DMMR_NOTHING"
+				if filepath.Base(src) == "ring_killpoint.c" {
+					def = "-DMMR_KILLPOINTS"
+				}
+				cmd := exec.Command(testenv.Tool(t, cc), "-std=gnu11", def, "-O2", "-Wall", "-Wextra", "-Werror", "-c", "-o", os.DevNull,
 					"-I", filepath.Join(testenv.Root(), "mmapring"), src)
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("%v: %v\n%s", cmd.Args, err, out)

@@ -316,6 +316,52 @@ static inline void mmr__put_hdr(mmr_ring *r, uint64_t idx, uint32_t n, uint32_t 
 }
 static inline uint32_t mmr__get32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
+/* ---- kill points: crash-consistency testing (only with -DMMR_KILLPOINTS) ----
+ * Compiled with -DMMR_KILLPOINTS, every call of a store helper above is
+ * numbered from 1 in program order, and when the number reaches the value
+ * of the environment variable MMAPRING_KILLPOINT the process exits at once
+ * with status MMR_KILLPOINT_STATUS, before that store, as if SIGKILL had
+ * struck it there (_exit: no atexit handler, no stdio flush). It first
+ * writes one line to stderr naming the store, the function that made it
+ * and, for a store made while waking sleepers, the function that woke
+ * them:
+ *   mmapring killpoint 17: add32 in mmr_notify < mmr_release
+ * mmr_killpoint_stores() returns how many stores the process has made. The
+ * Go package built with the mmapring_killpoints tag does the same; its
+ * tests (killpoint_test.go) drive both through tests/c/ring_killpoint.c.
+ * Without MMR_KILLPOINTS none of this exists and the helpers are bare. */
+#ifdef MMR_KILLPOINTS
+#define MMR_KILLPOINT_STATUS 86
+static unsigned long long mmr__kp_count, mmr__kp_at;
+static int mmr__kp_ready;
+static const char *mmr__kp_via; /* who called mmr_notify / mmr__bump */
+static inline unsigned long long mmr_killpoint_stores(void) { return mmr__kp_count; }
+static inline void mmr__killpoint(const char *helper, const char *caller) {
+	if (!mmr__kp_ready) {
+		const char *k = getenv("MMAPRING_KILLPOINT");
+		mmr__kp_at = k ? strtoull(k, NULL, 10) : 0;
+		mmr__kp_ready = 1;
+	}
+	if (++mmr__kp_count != mmr__kp_at) return;
+	char line[256];
+	int n = snprintf(line, sizeof line, "mmapring killpoint %llu: %s in %s%s%s\n", mmr__kp_count, helper, caller,
+	                 mmr__kp_via ? " < " : "", mmr__kp_via ? mmr__kp_via : "");
+	if (n > 0 && write(2, line, (size_t)n) < 0) n = 0;
+	_exit(MMR_KILLPOINT_STATUS);
+}
+/* Each helper's name now expands to a call of the hook with the caller's
+ * name, then the helper itself (a macro does not expand inside itself). */
+#define mmr__st64(p, v) (mmr__killpoint("st64", __func__), mmr__st64(p, v))
+#define mmr__st32(p, v) (mmr__killpoint("st32", __func__), mmr__st32(p, v))
+#define mmr__cas64(p, o, v) (mmr__killpoint("cas64", __func__), mmr__cas64(p, o, v))
+#define mmr__cas32(p, o, v) (mmr__killpoint("cas32", __func__), mmr__cas32(p, o, v))
+#define mmr__add32(p, d) (mmr__killpoint("add32", __func__), mmr__add32(p, d))
+#define mmr__swap32(p, v) (mmr__killpoint("swap32", __func__), mmr__swap32(p, v))
+#define mmr__add64(p, d) (mmr__killpoint("add64", __func__), mmr__add64(p, d))
+#define mmr__put32(p, v) (mmr__killpoint("put32", __func__), mmr__put32(p, v))
+#define mmr__copy(d, s, n) (mmr__killpoint("copy", __func__), mmr__copy(d, s, n))
+#endif
+
 /* ---- CRC32C (Castagnoli, reflected, init and final xor ~0), as Go's hash/crc32 ---- */
 static const uint32_t mmr__crc32c_table[256] = {
 	0x00000000u, 0xf26b8303u, 0xe13b70f7u, 0x1350f3f4u, 0xc79a971fu, 0x35f1141cu,
@@ -383,10 +429,9 @@ static inline uint64_t mmr_now_ns(void) {
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Start time (field 22 of /proc/PID/stat); *alive = 0 when gone/zombie. */
-static inline uint64_t mmr_proc_start(int pid, int *alive) {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+/* Start time (field 22 of the stat file at path); *alive = 0 when gone/zombie. */
+static inline uint64_t mmr__stat_start(const char *path, int pid, int *alive) {
+	char buf[1024];
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		*alive = (errno == ENOENT) ? 0 : (kill(pid, 0) == 0 || errno == EPERM);
@@ -407,13 +452,28 @@ static inline uint64_t mmr_proc_start(int pid, int *alive) {
 	return v;
 }
 
+/* Start time (field 22 of /proc/PID/stat); *alive = 0 when gone/zombie. */
+static inline uint64_t mmr_proc_start(int pid, int *alive) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	return mmr__stat_start(path, pid, alive);
+}
+
+/* This process's ident as other processes see it. The start time comes
+ * from /proc/PID/task/PID/stat (the main thread's, which is the
+ * process's): qemu-user answers /proc/self/stat and /proc/PID/stat itself
+ * when a guest reads its own, with the calling thread's start time. */
 static inline uint64_t mmr_self_ident(void) {
 	static _Atomic uint64_t id;
 	uint64_t v = atomic_load(&id);
 	if (!v) {
 		int alive;
 		int pid = getpid();
-		v = (uint64_t)(uint32_t)pid << 32 | (mmr_proc_start(pid, &alive) & 0xffffffffull);
+		char path[96];
+		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, pid);
+		uint64_t st = mmr__stat_start(path, pid, &alive);
+		if (!st) st = mmr_proc_start(pid, &alive);
+		v = (uint64_t)(uint32_t)pid << 32 | (st & 0xffffffffull);
 		atomic_store(&id, v);
 	}
 	return v;
@@ -461,6 +521,10 @@ static inline void mmr__bump(mmr_ring *r, _Atomic uint32_t *epoch) {
 	mmr__add32(epoch, 1);
 	mmr__wake(r, epoch);
 }
+#ifdef MMR_KILLPOINTS
+#define mmr_notify(r, e) (mmr__kp_via = __func__, mmr_notify(r, e), mmr__kp_via = NULL)
+#define mmr__bump(r, e) (mmr__kp_via = __func__, mmr__bump(r, e), mmr__kp_via = NULL)
+#endif
 
 /* Size of the object behind fd, for mmap. */
 static inline long long mmr_map_size(int fd) {
@@ -751,6 +815,12 @@ static inline int mmr_register(mmr_ring *r, uint32_t role) {
 	}
 }
 
+/* Tests define MMR_TEST_PEER_LOADED(r, slot) to run code in mmr_peers_dead
+ * between reading a peer's ident and testing its process. */
+#ifndef MMR_TEST_PEER_LOADED
+#define MMR_TEST_PEER_LOADED(r, slot) ((void)0)
+#endif
+
 /* 1 when at least one peer with role attached and every such peer is proven dead. */
 static inline int mmr_peers_dead(mmr_ring *r, uint32_t role) {
 	int seen = 0;
@@ -758,7 +828,12 @@ static inline int mmr_peers_dead(mmr_ring *r, uint32_t role) {
 		uint64_t id = mmr__ld64(&r->h->peers[s].ident);
 		if (!id || !(mmr__ld32(&r->h->peers[s].role) & role)) continue;
 		seen = 1;
+		MMR_TEST_PEER_LOADED(r, s);
 		if (mmr_ident_alive(id)) return 0;
+		/* A peer that left (close, detach) and then exited after the load
+		 * above did not die holding the role: only a slot that still names
+		 * the dead process proves a death (it may hold a new peer by now). */
+		if (mmr__ld64(&r->h->peers[s].ident) != id) return 0;
 	}
 	return seen;
 }
@@ -862,6 +937,7 @@ typedef struct mmr_producer {
 	long long spin_ns;
 	int resv;
 	uint64_t resv_pos, resv_max;
+	int shut; /* the ring was closed when this producer attached (it stays closed) */
 } mmr_producer;
 
 /* SPSC: where the previous producer stopped: the stored position, then past
@@ -898,6 +974,10 @@ static inline int mmr_producer_open(mmr_producer *p, mmr_ring *r) {
 	int s = mmr_register(r, MMR_ROLE_PRODUCER);
 	if (s < 0) return s;
 	p->r = r; p->slot = s; p->spin_ns = MMR_SPIN_NS;
+	/* Read after the role is settled: a producer that closed the ring
+	 * released the role only after storing the closed word, and nobody
+	 * else can close an SPSC ring while we hold the role. */
+	p->shut = mmr__ld32(&r->h->closed) != 0;
 	if (r->kind == MMR_KIND_SPSC && mmr__recover_tail(p) != 0) {
 		mmr_unregister(r, s);
 		p->slot = -1;
@@ -1036,7 +1116,7 @@ static inline int mmr__mpmc_commit(mmr_producer *p, uint64_t pos) {
 }
 
 static inline int mmr__producer_check(mmr_producer *p, uint64_t n) {
-	if (p->slot < 0) return MMR_ECLOSED;
+	if (p->slot < 0 || p->shut) return MMR_ECLOSED;
 	if (n > p->r->max_msg) return MMR_ETOOBIG;
 	if (p->resv) return MMR_EPENDING;
 	return 0;
@@ -1391,7 +1471,7 @@ static inline long mmr_try_recv(mmr_consumer *c, void *buf, uint64_t bufcap) {
 	long n = mmr_try_peek(c, &m);
 	if (n < 0) return n;
 	if ((uint64_t)n > bufcap) return MMR_ETOOBIG; /* stays peeked: the next call returns it again */
-	mmr__copy(buf, m, (size_t)n);
+	memcpy(buf, m, (size_t)n); /* private memory: not a store to the ring */
 	int rc = mmr_release(c);
 	return rc ? rc : n;
 }

@@ -26,10 +26,20 @@ var (
 	selfIdent uint64
 )
 
+// myIdent is this process's ident as other processes see it. Its start
+// time is read from /proc/PID/task/PID/stat (the main thread's, which is
+// the process's): qemu-user answers /proc/self/stat and /proc/PID/stat
+// itself when a guest reads its own, with the calling thread's start time,
+// which would make other processes take this one for a newer process that
+// reused its pid (docs/ABI.md §10).
 func myIdent() uint64 {
 	selfOnce.Do(func() {
 		pid := os.Getpid()
-		st, _, _ := procStat(pid)
+		p := strconv.Itoa(pid)
+		st, _, _ := statFile("/proc/"+p+"/task/"+p+"/stat", pid)
+		if st == 0 {
+			st, _, _ = procStat(pid)
+		}
 		selfIdent = uint64(uint32(pid))<<32 | (st & 0xffffffff)
 	})
 	return selfIdent
@@ -39,7 +49,12 @@ func myIdent() uint64 {
 // (neither gone, zombie nor dead). ok is false when /proc could not be
 // read for another reason than the process's absence.
 func procStat(pid int) (start uint64, alive bool, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return statFile("/proc/"+strconv.Itoa(pid)+"/stat", pid)
+}
+
+// statFile is procStat reading the stat file at path.
+func statFile(path string, pid int) (start uint64, alive bool, ok bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return 0, false, true
@@ -230,12 +245,26 @@ func (r *Ring) peersDead(role uint32) bool {
 			continue
 		}
 		seen = true
+		if peerLoaded != nil {
+			peerLoaded(s)
+		}
 		if identAlive(id) {
+			return false
+		}
+		// A peer that left (Close, Detach) and then exited, after the load
+		// above, did not die holding the role: only a slot that still
+		// names the dead process proves a death. The slot may hold a new
+		// peer by now: look again at the next check.
+		if atomic.LoadUint64(r.peerIdent(s)) != id {
 			return false
 		}
 	}
 	return seen
 }
+
+// peerLoaded, when set (by tests only), runs in peersDead between reading
+// a peer's ident and testing its process.
+var peerLoaded func(slot int)
 
 // Peer describes one attached process in Stats.
 type Peer struct {

@@ -14,6 +14,7 @@ import (
 // across all processes; an SPSC ring one producer and one consumer).
 type Producer struct {
 	r        *Ring
+	m        *ringMem // this handle's own reference to the mapping
 	mem      []byte
 	slot     int
 	kind     Kind
@@ -23,6 +24,11 @@ type Producer struct {
 	recHdr   uint64 // SPSC message record header size
 	spin     time.Duration
 	done     bool
+	// shut: the ring was already closed when this producer attached. A
+	// closed ring stays closed, and on an SPSC ring nobody else can close
+	// it while this producer holds the role, so one look at attach time
+	// is enough for the SPSC send path (MPMC claims look every time).
+	shut     bool
 	guarded  bool // the mapping can be truncated: contain faults
 	checksum bool
 	// countTasks (Queue) adds each message to the task counter just
@@ -71,30 +77,40 @@ func (r *Ring) Producer() (*Producer, error) {
 	if !r.acquire() {
 		return nil, ErrClosed
 	}
-	p, err := r.newProducerGuarded()
+	defer r.release()
+	m, err := r.m.share() // the handle's own reference to the mapping
 	if err != nil {
-		r.release()
+		return nil, err
+	}
+	p, err := r.newProducerGuarded(m)
+	if err != nil {
+		m.close()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (r *Ring) newProducerGuarded() (p *Producer, err error) {
-	if r.m.guard {
-		defer r.m.contain(guardOn(), &err)
+func (r *Ring) newProducerGuarded(m *ringMem) (p *Producer, err error) {
+	if m.guard {
+		defer m.contain(guardOn(), &err)
 	}
 	slot, err := r.register(roleProducer)
 	if err != nil {
 		return nil, err
 	}
-	p = &Producer{r: r, mem: r.mem, slot: slot, kind: r.kind, capacity: r.capacity,
-		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: r.m.guard,
+	p = &Producer{r: r, m: m, mem: m.mem, slot: slot, kind: r.kind, capacity: r.capacity,
+		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: m.guard,
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		dataWaiters: r.u32(offDataWaiters), closedWord: r.u32(offClosed)}
+	// Read after the role is settled: a producer that closed the ring
+	// released the role only after storing the closed word.
+	p.shut = atomic.LoadUint32(p.closedWord) != 0
 	p.base = unsafe.Pointer(unsafe.SliceData(p.data))
 	p.dataEpoch = r.u32(offDataEpoch)
-	p.fast = r.kind == KindSPSC && !r.checksum && !r.m.guard
-	p.mfast = r.kind == KindMPMC && !r.checksum && !r.m.guard && r.limit == r.capacity
+	// The fast paths are off for a producer that found the ring closed
+	// (it may not send at all) and for every mode they do not handle.
+	p.fast = r.kind == KindSPSC && !r.checksum && !m.guard && !p.shut
+	p.mfast = r.kind == KindMPMC && !r.checksum && !m.guard && r.limit == r.capacity && !p.shut
 	p.cellSize = r.cellSize
 	if r.kind == KindSPSC {
 		if err := p.recoverTail(); err != nil {
@@ -192,7 +208,7 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 }
 
 func (p *Producer) sendGuarded(ctx context.Context, msg []byte) (err error) {
-	defer p.r.m.contain(guardOn(), &err)
+	defer p.m.contain(guardOn(), &err)
 	return p.send(ctx, msg)
 }
 
@@ -296,13 +312,13 @@ func (p *Producer) mpmcSendFast(msg []byte) (bool, error) {
 // TrySend is Send without waiting: ErrFull when there is no room.
 func (p *Producer) TrySend(msg []byte) (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	return p.trySend(msg)
 }
 
 func (p *Producer) check(n uint64) error {
-	if p.done || p.r.closed.Load() {
+	if p.done || p.shut || p.r.closed.Load() {
 		return ErrClosed
 	}
 	if n > p.maxMsg {
@@ -347,7 +363,7 @@ func (p *Producer) trySend(msg []byte) error {
 // many messages were sent.
 func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	return p.sendBatch(ctx, msgs)
 }
@@ -406,7 +422,7 @@ func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 // writer; use Send for such rings when peers are not trusted.
 func (p *Producer) Reserve(ctx context.Context, n int) (b []byte, err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	for stall := 0; ; stall++ {
 		b, err := p.tryReserve(n)
@@ -422,7 +438,7 @@ func (p *Producer) Reserve(ctx context.Context, n int) (b []byte, err error) {
 // TryReserve is Reserve without waiting.
 func (p *Producer) TryReserve(n int) (b []byte, err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	return p.tryReserve(n)
 }
@@ -455,7 +471,7 @@ func (p *Producer) tryReserve(n int) ([]byte, error) {
 // Commit publishes the first m bytes of the reserved slice as a message.
 func (p *Producer) Commit(m int) (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	if !p.resv {
 		return ErrNoMessage
@@ -486,7 +502,7 @@ func (p *Producer) Commit(m int) (err error) {
 // marked skipped, so consumers pass over it.
 func (p *Producer) Abort() (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	if !p.resv {
 		return ErrNoMessage
@@ -516,13 +532,13 @@ func (p *Producer) finish(closeRing bool) error {
 	}
 	err := p.finishGuarded(closeRing)
 	p.done = true
-	p.r.release()
+	p.m.close()
 	return err
 }
 
 func (p *Producer) finishGuarded(closeRing bool) (err error) {
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	if p.resv {
 		p.resv = false

@@ -25,8 +25,10 @@ import (
 //   - a consumer that dies between Get and TaskDone leaves its task
 //     unfinished (the message itself was delivered);
 //   - a consumer that dies inside Get, after claiming a message and before
-//     returning it, has the message redelivered to another consumer; the
-//     task is counted once and finished once by that consumer.
+//     freeing its cell, has the message redelivered to another consumer;
+//     the task is counted once and finished once by that consumer. One
+//     that dies after freeing the cell (in the wake-up just before Get
+//     returns) leaves the task unfinished, as if it had died after Get.
 //
 // A Join blocked behind such a task waits until its context ends.
 type Queue struct {

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipckit/ipckit/internal/shmname"
+	"github.com/ipckit/ipckit/posix"
 )
 
 // Config describes a ring to create.
@@ -50,13 +50,14 @@ type Config struct {
 // Ring is a mapping of a ring. It is safe for concurrent use; the Producer
 // and Consumer handles made from it are not (make one per goroutine).
 //
-// Lifetime: the Ring and every handle made from it hold a reference to
-// the mapping, which is unmapped when the last of them is closed. After
-// Ring.Close, every method of the Ring and of its handles (except Close,
-// which still releases the handle's peer slot) returns an error matching
-// ErrClosed and os.ErrClosed; nothing ever touches unmapped memory.
+// Lifetime: the Ring and every handle made from it hold their own handle
+// on the mapping (posix.Mapping), which is unmapped when the last of them
+// is closed. After Ring.Close, every method of the Ring and of its
+// handles (except Close, which still releases the handle's peer slot)
+// returns an error matching ErrClosed and os.ErrClosed; nothing ever
+// touches unmapped memory.
 type Ring struct {
-	m        *mapping
+	m        *ringMem
 	mem      []byte // m.mem
 	kind     Kind
 	capacity uint64 // bytes (SPSC) or cells (MPMC)
@@ -70,95 +71,78 @@ type Ring struct {
 	name     string // POSIX shm name it was created or opened by, for Unlink
 	path     string // file it was created or opened by (CreatePath, OpenPath), for Unlink
 	closed   atomic.Bool
+	// calls counts the Ring's own reference (1 until Close) and the calls
+	// running on its mapping handle that may race with Close (Stats, the
+	// Queue's methods, making a handle): the last to finish closes it.
+	calls atomic.Int64
 }
 
-// ---- The mapping: the one place that maps, seals, guards and unmaps. ----
+// ---- The memory: posix's shared mapping layer. ----
 //
-// Everything about the memory itself lives in this section, so that the
-// ring can move onto a shared mapping layer without touching the protocol.
+// Opening, creating, sealing, mapping and unmapping go through package
+// posix (SharedMemory, Map, Mapping): one implementation of lifetime
+// (reference-counted handles, idempotent Close), sealing and open flags
+// for every package. What stays here is the fault guard around each
+// operation, kept as an open-coded defer (no closure, no allocation) and
+// able to recognise a truncation fault that carries no address, which
+// qemu-user raises and posix's Mapping.Guard cannot attribute.
 
-// mapping is one MAP_SHARED mapping of a ring file, reference counted:
-// the Ring holds one reference and each handle one more; the last release
-// unmaps it and closes the descriptor.
-type mapping struct {
-	mem  []byte
-	file *os.File
-	refs atomic.Int64
+// ringMem is what the Ring and each of its handles hold: its own handle
+// on the mapping and, when the ring's file can be truncated under it
+// (Truncatable), a descriptor of the file for the fault guard.
+type ringMem struct {
+	pm  *posix.Mapping
+	mem []byte
 	// guard is set when another process can shrink the file under the
 	// mapping (a POSIX shm object, a plain file, a memfd without
 	// F_SEAL_SHRINK): every operation then turns a fault on the mapping
 	// (SIGBUS) into ErrCorrupt instead of a crash. Sealed memfd rings
 	// (New) cannot shrink and skip the guard entirely.
 	guard bool
+	// shm is the ring's object: the Ring's (File), or a handle's own
+	// duplicate of the descriptor when guard is set; nil otherwise.
+	shm *posix.SharedMemory
 }
 
-// mapFile maps size bytes of f read-write and shared. sealed says the file
-// cannot shrink (F_SEAL_SHRINK).
-func mapFile(f *os.File, size uint64, sealed bool) (*mapping, error) {
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+// mapRing maps size bytes of shm, which the ringMem then owns.
+func mapRing(shm *posix.SharedMemory, size uint64) (*ringMem, error) {
+	pm, err := posix.Map(shm.File(), 0, int(size), 0)
 	if err != nil {
-		return nil, os.NewSyscallError("mmap", err)
+		return nil, fmt.Errorf("mmapring: %w", err)
 	}
-	m := &mapping{mem: mem, file: f, guard: !sealed}
-	m.refs.Store(1)
-	return m, nil
+	return &ringMem{pm: pm, mem: pm.Bytes(), guard: pm.Truncatable(), shm: shm}, nil
 }
 
-// acquire takes a reference; false once the mapping is gone.
-func (m *mapping) acquire() bool {
-	for {
-		n := m.refs.Load()
-		if n <= 0 {
-			return false
-		}
-		if m.refs.CompareAndSwap(n, n+1) {
-			return true
+// share returns a handle's own ringMem: another handle on the same
+// mapping (and, if guarded, a duplicate of the descriptor).
+func (m *ringMem) share() (*ringMem, error) {
+	pm, err := m.pm.Acquire()
+	if err != nil {
+		return nil, ErrClosed
+	}
+	h := &ringMem{pm: pm, mem: m.mem, guard: m.guard}
+	if m.guard {
+		if h.shm, err = posix.SharedMemoryFromFile(m.shm.File()); err != nil {
+			pm.Close()
+			return nil, err
 		}
 	}
+	return h, nil
 }
 
-// release drops a reference; the last one unmaps and closes the file.
-func (m *mapping) release() error {
-	if m.refs.Add(-1) != 0 {
-		return nil
-	}
-	err := unix.Munmap(m.mem)
-	if cerr := m.file.Close(); err == nil {
-		err = cerr
+// close releases the mapping handle (the last one unmaps) and the
+// descriptor.
+func (m *ringMem) close() error {
+	err := m.pm.Close()
+	if m.shm != nil {
+		if cerr := m.shm.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("mmapring: close: %w", err)
 	}
 	return nil
-}
-
-// sealMemfd seals a memfd against shrinking and growing, so no process
-// holding its descriptor can truncate it under the peers (F8).
-func sealMemfd(f *os.File) error {
-	_, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW)
-	if err != nil {
-		return os.NewSyscallError("fcntl F_ADD_SEALS", err)
-	}
-	return nil
-}
-
-// ensureSealed reports whether f cannot shrink: it is a memfd sealed with
-// F_SEAL_SHRINK, or one that allows sealing and is sealed now (a memfd
-// created by a C peer with MFD_ALLOW_SEALING). Files that cannot be sealed
-// (POSIX shm, plain files, memfds without MFD_ALLOW_SEALING or already
-// sealed with F_SEAL_SEAL) are mapped with the fault guard.
-func ensureSealed(f *os.File) bool {
-	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-	if err != nil {
-		return false // not a shmem file: no seals at all
-	}
-	if seals&unix.F_SEAL_SHRINK != 0 {
-		return true
-	}
-	if seals&unix.F_SEAL_SEAL != 0 {
-		return false
-	}
-	return sealMemfd(f) == nil
 }
 
 // errTruncated is what an operation returns when the ring's file was
@@ -168,7 +152,7 @@ var errTruncated = &corruptError{"ring file truncated under the mapping (access 
 // contain is deferred by every operation on a guarded mapping, with the
 // previous debug.SetPanicOnFault setting: a fault inside the mapping
 // becomes errTruncated; any other panic goes on.
-func (m *mapping) contain(old bool, err *error) {
+func (m *ringMem) contain(old bool, err *error) {
 	debug.SetPanicOnFault(old)
 	if e := recover(); e != nil {
 		if m.faulted(e) {
@@ -183,28 +167,42 @@ func (m *mapping) contain(old bool, err *error) {
 // address inside it, or, where no address is reported (qemu-user passes
 // none with SIGBUS, so the runtime sees a nil dereference), while the file
 // is shorter than the mapping.
-func (m *mapping) faulted(e any) bool {
+func (m *ringMem) faulted(e any) bool {
 	if fe, ok := e.(interface{ Addr() uintptr }); ok && m.holds(fe.Addr()) {
 		return true
 	}
-	if _, ok := e.(runtime.Error); ok {
-		var st unix.Stat_t
-		return unix.Fstat(int(m.file.Fd()), &st) == nil && st.Size < int64(len(m.mem))
+	if _, ok := e.(runtime.Error); ok && m.shm != nil {
+		size, err := m.shm.Size()
+		return err == nil && size < int64(len(m.mem))
 	}
 	return false
 }
 
 // holds reports whether addr lies inside the mapping.
-func (m *mapping) holds(addr uintptr) bool {
+func (m *ringMem) holds(addr uintptr) bool {
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))
 	return addr >= base && addr-base < uintptr(len(m.mem))
 }
 
 // guardOn starts the fault guard for one operation; pass its result to
-// contain in a defer. Only called when m.guard is set.
+// contain in a defer. Only called when the ringMem's guard is set.
 func guardOn() bool { return debug.SetPanicOnFault(true) }
 
-// ---- end of the mapping section ----
+// sealIfAllowed seals a memfd that allows sealing and is not sealed
+// against shrinking yet (one a C peer made with MFD_ALLOW_SEALING), so that
+// no process holding its descriptor can truncate it under the peers (F8).
+// Anything else (POSIX shm, plain files, memfds without MFD_ALLOW_SEALING
+// or sealed with F_SEAL_SEAL) is left as it is; posix.Map then reports the
+// mapping Truncatable and the ring runs under the fault guard.
+func sealIfAllowed(shm *posix.SharedMemory) {
+	seals, err := shm.Seals()
+	if err != nil || seals&(posix.SealShrink|posix.SealSeal) != 0 {
+		return
+	}
+	posix.AddSeals(shm.File(), posix.SealSize)
+}
+
+// ---- end of the memory section ----
 
 func (c *Config) geometry() (g geometry, err error) {
 	g.kind = c.Kind
@@ -282,7 +280,7 @@ func (g geometry) flags() uint32 {
 	return 0
 }
 
-func makeRing(m *mapping, g geometry) *Ring {
+func makeRing(m *ringMem, g geometry) *Ring {
 	setupOrder() // before anything is published through the ring
 	r := &Ring{m: m, mem: m.mem, kind: g.kind, capacity: g.capacity, mask: g.capacity - 1,
 		cellSize: g.cellSize, limit: g.limit, maxMsg: g.maxMsg, total: g.total, checksum: g.checksum,
@@ -290,6 +288,7 @@ func makeRing(m *mapping, g geometry) *Ring {
 	if g.checksum && g.kind == KindSPSC {
 		r.recHdr = recHeaderSum
 	}
+	r.calls.Store(1)
 	return r
 }
 
@@ -299,11 +298,15 @@ func makeRing(m *mapping, g geometry) *Ring {
 // to a child with File and exec.Cmd's ExtraFiles (or SCM_RIGHTS); the
 // child calls FromFile on the descriptor.
 func New(cfg Config) (*Ring, error) {
-	fd, err := unix.MemfdCreate("mmapring", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	g, size, err := cfg.fileGeometry()
 	if err != nil {
-		return nil, os.NewSyscallError("memfd_create", err)
+		return nil, err
 	}
-	return create(os.NewFile(uintptr(fd), "memfd:mmapring"), cfg, true)
+	shm, err := posix.NewSharedMemory(size, &posix.SharedMemoryOptions{Name: "mmapring"})
+	if err != nil {
+		return nil, fmt.Errorf("mmapring: %w", err)
+	}
+	return create(shm, g)
 }
 
 // CreateShm makes a ring in POSIX shared memory /dev/shm/NAME, exclusively
@@ -312,7 +315,7 @@ func New(cfg Config) (*Ring, error) {
 // sealed: a process that can open it can truncate it, and operations on
 // such a ring then fail with ErrCorrupt instead of crashing the process.
 func CreateShm(name string, cfg Config) (*Ring, error) {
-	p, err := shmname.Path(name, "")
+	p, err := posix.ShmPath(name)
 	if err != nil {
 		return nil, err
 	}
@@ -330,16 +333,17 @@ func CreateShm(name string, cfg Config) (*Ring, error) {
 func CreatePath(path string, cfg Config) (*Ring, error) { return createPath(path, cfg) }
 
 func createPath(path string, cfg Config) (*Ring, error) {
-	mode := cfg.Mode.Perm()
-	if mode == 0 {
-		mode = 0o600
-	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
+	g, size, err := cfg.fileGeometry()
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
-	unix.Fchmod(fd, uint32(mode)) // umask must not narrow what the caller asked for
-	r, err := create(os.NewFile(uintptr(fd), path), cfg, false)
+	// Exclusive, O_NOFOLLOW, and the mode exactly (the umask does not
+	// narrow what the caller asked for; 0 means 0600).
+	shm, err := posix.CreateSharedFile(path, size, cfg.Mode.Perm())
+	if err != nil {
+		return nil, err
+	}
+	r, err := create(shm, g)
 	if err != nil {
 		unix.Unlink(path)
 		return nil, err
@@ -348,29 +352,25 @@ func createPath(path string, cfg Config) (*Ring, error) {
 	return r, nil
 }
 
-func create(f *os.File, cfg Config, seal bool) (*Ring, error) {
-	g, err := cfg.geometry()
+// fileGeometry returns the ring's geometry and the size of its new file:
+// the ring and the Trailer.
+func (c *Config) fileGeometry() (geometry, int64, error) {
+	g, err := c.geometry()
 	if err != nil {
-		f.Close()
-		return nil, err
+		return g, 0, err
 	}
-	if cfg.Trailer < 0 || uint64(cfg.Trailer) > 1<<46 {
-		f.Close()
-		return nil, fmt.Errorf("mmapring: trailer of %d bytes out of range", cfg.Trailer)
+	if c.Trailer < 0 || uint64(c.Trailer) > 1<<46 {
+		return g, 0, fmt.Errorf("mmapring: trailer of %d bytes out of range", c.Trailer)
 	}
-	if err := unix.Ftruncate(int(f.Fd()), int64(g.total)+int64(cfg.Trailer)); err != nil {
-		f.Close()
-		return nil, os.NewSyscallError("ftruncate", err)
-	}
-	if seal {
-		if err := sealMemfd(f); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	m, err := mapFile(f, g.total, seal)
+	return g, int64(g.total) + int64(c.Trailer), nil
+}
+
+// create maps the first g.total bytes of a new, zero-filled object (which
+// the Ring then owns) and writes the header.
+func create(shm *posix.SharedMemory, g geometry) (*Ring, error) {
+	m, err := mapRing(shm, g.total)
 	if err != nil {
-		f.Close()
+		shm.Close()
 		return nil, err
 	}
 	r := makeRing(m, g)
@@ -404,27 +404,21 @@ func create(f *os.File, cfg Config, seal bool) (*Ring, error) {
 // the fault guard (truncation makes operations fail with ErrCorrupt). A
 // Ring made from a descriptor has no name: Unlink does nothing.
 func FromFile(f *os.File) (*Ring, error) {
-	rc, err := f.SyscallConn()
+	// posix duplicates the descriptor through its RawConn, not f.Fd, which
+	// would put a descriptor that os.NewFile registered with the poller
+	// into blocking mode.
+	shm, err := posix.SharedMemoryFromFile(f)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mmapring: %w", err)
 	}
-	fd, derr := -1, error(nil)
-	// Through the RawConn, not f.Fd, which would put a descriptor that
-	// os.NewFile registered with the poller into blocking mode.
-	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return nil, err
-	}
-	if derr != nil {
-		return nil, os.NewSyscallError("fcntl", derr)
-	}
-	return open(os.NewFile(uintptr(fd), f.Name()))
+	return open(shm)
 }
 
 // OpenShm attaches to the ring at /dev/shm/NAME; it fails with an error
 // matching os.ErrNotExist if there is none, and with ErrNotReady while its
 // creator has not finished the header.
 func OpenShm(name string) (*Ring, error) {
-	p, err := shmname.Path(name, "")
+	p, err := posix.ShmPath(name)
 	if err != nil {
 		return nil, err
 	}
@@ -438,13 +432,14 @@ func OpenShm(name string) (*Ring, error) {
 
 // OpenPath attaches to the ring in the file at path. It opens without
 // following a final symlink and without blocking (a FIFO planted at the
-// path is refused, not waited on).
+// path is refused, not waited on), and refuses anything but a regular
+// file.
 func OpenPath(path string) (*Ring, error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	shm, err := posix.OpenSharedFile(path)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
-	r, err := open(os.NewFile(uintptr(fd), path))
+	r, err := open(shm)
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +467,7 @@ func (r *Ring) Unlink() error {
 
 // UnlinkShm removes the POSIX shm name (mappings stay valid).
 func UnlinkShm(name string) error {
-	p, err := shmname.Path(name, "")
+	p, err := posix.ShmPath(name)
 	if err != nil {
 		return err
 	}
@@ -480,15 +475,6 @@ func UnlinkShm(name string) error {
 		return &os.PathError{Op: "unlink", Path: p, Err: err}
 	}
 	return nil
-}
-
-func open(f *os.File) (*Ring, error) {
-	r, err := openMapping(f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return r, nil
 }
 
 // validateHeader checks a header copy against the size of its file and
@@ -572,29 +558,31 @@ func validateHeader(h []byte, size int64) (g geometry, err error) {
 	return g2, nil
 }
 
-func openMapping(f *os.File) (*Ring, error) {
+// open validates the ring in shm (which the Ring then owns) and maps it.
+func open(shm *posix.SharedMemory) (*Ring, error) {
 	// Seal first (where possible), then measure: a size read before the
 	// seal could be shrunk right after.
-	sealed := ensureSealed(f)
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, os.NewSyscallError("fstat", err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &corruptError{"not a regular file or memfd"}
-	}
-	var h [headerSize]byte
-	if st.Size >= headerSize {
-		if _, err := unix.Pread(int(f.Fd()), h[:], 0); err != nil {
-			return nil, os.NewSyscallError("pread", err)
-		}
-	}
-	g, err := validateHeader(h[:], st.Size)
+	sealIfAllowed(shm)
+	size, err := shm.Size()
 	if err != nil {
+		shm.Close()
 		return nil, err
 	}
-	m, err := mapFile(f, g.total, sealed)
+	var h [headerSize]byte
+	if size >= headerSize {
+		if _, err := shm.File().ReadAt(h[:], 0); err != nil {
+			shm.Close()
+			return nil, fmt.Errorf("mmapring: read header: %w", err)
+		}
+	}
+	g, err := validateHeader(h[:], size)
 	if err != nil {
+		shm.Close()
+		return nil, err
+	}
+	m, err := mapRing(shm, g.total)
+	if err != nil {
+		shm.Close()
 		return nil, err
 	}
 	// From here on only the validated local copies of the geometry are used;
@@ -618,10 +606,9 @@ func (r *Ring) Checksum() bool { return r.checksum }
 // that operations run without the fault guard.
 func (r *Ring) Sealed() bool { return !r.m.guard }
 
-// File returns the backing descriptor (owned by the mapping: valid until
-// the Ring and every handle made from it are closed), for passing to a
-// child process.
-func (r *Ring) File() *os.File { return r.m.file }
+// File returns the backing descriptor (owned by the Ring: valid until
+// Ring.Close), for passing to a child process.
+func (r *Ring) File() *os.File { return r.m.shm.File() }
 
 // Size returns the length of the mapping in bytes.
 func (r *Ring) Size() int { return int(r.total) }
@@ -638,7 +625,7 @@ func (r *Ring) Close() error {
 		return nil
 	}
 	r.wakeLocal()
-	return r.m.release()
+	return r.release()
 }
 
 // wakeLocal wakes every sleeper on the ring's futex words (this process's
@@ -653,17 +640,29 @@ func (r *Ring) wakeLocal() {
 	}
 }
 
-// acquire takes a reference to the mapping for one call of a method that
-// may run concurrently with Close (Stats, the Queue's methods): false
-// (ErrClosed) once the Ring is closed.
+// acquire keeps the Ring's mapping handle open for one call of a method
+// that may run concurrently with Close (Stats, the Queue's methods,
+// making a handle): false (ErrClosed) once the Ring is closed.
 func (r *Ring) acquire() bool {
-	if r.closed.Load() {
-		return false
+	for {
+		n := r.calls.Load()
+		if n <= 0 || r.closed.Load() {
+			return false
+		}
+		if r.calls.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
-	return r.m.acquire()
 }
 
-func (r *Ring) release() { r.m.release() }
+// release ends such a call (or, from Close, the Ring's own reference); the
+// last one closes the Ring's handle on the mapping and its descriptor.
+func (r *Ring) release() error {
+	if r.calls.Add(-1) != 0 {
+		return nil
+	}
+	return r.m.close()
+}
 
 func (r *Ring) u64(off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
 func (r *Ring) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[off])) }

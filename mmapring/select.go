@@ -46,7 +46,7 @@ func (c *Consumer) PrepareWait() (word *uint32, val uint32, ready bool, err erro
 		return nil, 0, false, ErrClosed
 	}
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	epoch := c.u32(offDataEpoch)
 	val = atomic.LoadUint32(epoch)
@@ -80,7 +80,7 @@ func (c *Consumer) FinishWait() {
 	}
 	if c.guarded {
 		var err error
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	add32(waitersOf(c.u32(offDataEpoch)), ^uint32(0))
 }
@@ -96,7 +96,7 @@ func (c *Consumer) CheckPeers() (err error) {
 		return ErrClosed
 	}
 	if c.guarded {
-		defer c.r.m.contain(guardOn(), &err)
+		defer c.m.contain(guardOn(), &err)
 	}
 	r := c.r
 	if r.kind == KindMPMC {
@@ -146,7 +146,7 @@ func (p *Producer) PrepareWait(n int) (word *uint32, val uint32, ready bool, err
 		return nil, 0, false, ErrTooLarge
 	}
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	epoch := p.u32(offSpaceEpoch)
 	val = atomic.LoadUint32(epoch)
@@ -171,7 +171,7 @@ func (p *Producer) FinishWait() {
 	}
 	if p.guarded {
 		var err error
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	add32(waitersOf(p.u32(offSpaceEpoch)), ^uint32(0))
 }
@@ -184,7 +184,7 @@ func (p *Producer) CheckPeers(n int) (err error) {
 		return ErrClosed
 	}
 	if p.guarded {
-		defer p.r.m.contain(guardOn(), &err)
+		defer p.m.contain(guardOn(), &err)
 	}
 	if p.kind == KindMPMC && p.r.repairDead() {
 		return nil

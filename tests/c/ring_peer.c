@@ -4,9 +4,10 @@
  *                                                  COUNT 0: send until killed, writing each committed seq
  *                                                  to stdout (8 bytes, little-endian) once it is committed
  *   ring_peer consume FD COUNT                     receive until EOF, check each message and order
- *   ring_peer drain FD                             receive until EOF with peek/release, writing each seq
+ *   ring_peer drain FD [marker]                    receive until EOF with peek/release, writing each seq
  *                                                  (8 bytes, little-endian) before releasing it; a moment
  *                                                  with every producer dead (MMR_EPEERDEAD) is waited out
+ *                                                  (with marker: reported as ~0, and a torn message as ~1)
  *
  * and the modes of the Go tests' peer harness (mmapring/peer_test.go), with
  * the same arguments and output: recv-all, send, attach, open, hold-reserve,
@@ -289,16 +290,23 @@ int main(int argc, char **argv) {
 		return harness(argv[1], &r, rc, argc, argv);
 	if (rc) { fprintf(stderr, "attach: %d\n", rc); return 1; }
 	if (!strcmp(argv[1], "drain")) {
+		int marker = argc > 3 && !strcmp(argv[3], "marker");
 		mmr_consumer c;
 		if ((rc = mmr_consumer_open(&c, &r))) { fprintf(stderr, "consumer: %d\n", rc); return 1; }
 		for (;;) {
 			const void *msg = NULL;
 			long n = mmr_peek(&c, &msg, -1);
 			if (n == MMR_EOF) return 0;
-			if (n == MMR_EPEERDEAD) continue; /* producers come and go: wait for the next */
+			if (n == MMR_EPEERDEAD) { /* producers come and go: wait for the next */
+				if (marker) put_le64(~0ull);
+				continue;
+			}
 			if (n < 0) { fprintf(stderr, "peek: %s\n", status(n)); return 1; }
 			uint64_t seq;
-			if (!check(msg, (size_t)n, &seq)) { fprintf(stderr, "corrupt message\n"); return 1; }
+			if (!check(msg, (size_t)n, &seq)) {
+				if (!marker) { fprintf(stderr, "corrupt message\n"); return 1; }
+				seq = ~1ull; /* torn: reported, skipped */
+			}
 			put_le64(seq);
 			mmr_release(&c);
 		}
