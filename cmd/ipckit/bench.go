@@ -72,7 +72,7 @@ type transport struct {
 	// sizeOK says why a size is not supported ("" if it is).
 	sizeOK func(size int) string
 	batch  bool
-	mode   string // passed to setup/open: "spin" or "sleep"
+	mode   string // passed to setup/open: "spin", "sleep" or "checksum" (spin, with Config.Checksum)
 }
 
 func (t *transport) label() string {

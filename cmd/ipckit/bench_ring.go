@@ -92,11 +92,15 @@ func ringEnds(out, in *mmapring.Ring, mode string) (*ringConn, error) {
 
 func ringSetup(kind mmapring.Kind) func(int, string) (conn, []*os.File, []string, func(), error) {
 	return func(size int, mode string) (conn, []*os.File, []string, func(), error) {
-		out, err := mmapring.New(ringConfig(kind, size))
+		cfg := ringConfig(kind, size)
+		// "checksum": every record carries a CRC32C (Config.Checksum);
+		// the child learns it from the ring's header.
+		cfg.Checksum = mode == "checksum"
+		out, err := mmapring.New(cfg)
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		in, err := mmapring.New(ringConfig(kind, size))
+		in, err := mmapring.New(cfg)
 		if err != nil {
 			out.Close()
 			return nil, nil, nil, nil, err

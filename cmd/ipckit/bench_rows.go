@@ -16,6 +16,7 @@ import (
 var transports = []*transport{
 	{name: nameSPSC, short: "SPSC", setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"},
 	{name: nameSPSCBatch, tputOnly: true, batch: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"},
+	{name: nameSPSCCRC, short: "SPSC CRC32C", setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "checksum"},
 	{name: nameSPSCSleep, rttOnly: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "sleep"},
 	{name: nameMPMC, short: "MPMC", setup: ringSetup(mmapring.KindMPMC), open: ringOpen, mode: "spin"},
 	{name: nameCRing, short: "C ring", tput: cTput(mmapring.KindSPSC), rtt: cRTT(mmapring.KindSPSC)},
@@ -47,6 +48,7 @@ const (
 	nameSPSC      = "mmapring SPSC"
 	nameSPSCBatch = "mmapring SPSC SendBatch(32)"
 	nameSPSCSleep = "mmapring SPSC no-spin (sleeping)"
+	nameSPSCCRC   = "mmapring SPSC Checksum (CRC32C)"
 	nameMPMC      = "mmapring MPMC"
 	nameCRing     = "C ring (mmapring.h)"
 	nameCMPMC     = "C MPMC (mmapring.h)"
