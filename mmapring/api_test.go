@@ -69,6 +69,44 @@ func TestAllocs(t *testing.T) {
 	}
 }
 
+// TestStackMessagesStayOnStack: Send, TrySend, SendBatch and Receive must
+// not make their arguments escape, so that a message or buffer on the
+// caller's stack costs no allocation (hash/crc32, which the checksum path
+// calls, makes its argument escape: the checksum is taken of the ring's
+// copy instead).
+func TestStackMessagesStayOnStack(t *testing.T) {
+	for _, kind := range []Kind{KindSPSC, KindMPMC} {
+		for _, crc := range []bool{false, true} {
+			r := newRing(t, Config{Kind: kind, Capacity: 1024, CellSize: 64, Checksum: crc})
+			p, _ := r.Producer()
+			c, _ := r.Consumer()
+			ctx := context.Background()
+			a := testing.AllocsPerRun(1000, func() {
+				var msg, buf [64]byte
+				msg[0] = 1
+				if err := p.Send(ctx, msg[:]); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.TrySend(msg[:]); err != nil {
+					t.Fatal(err)
+				}
+				batch := [2][]byte{msg[:], msg[:]}
+				if _, err := p.SendBatch(ctx, batch[:]); err != nil {
+					t.Fatal(err)
+				}
+				for range 4 {
+					if _, err := c.Receive(ctx, buf[:]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			if a != 0 {
+				t.Errorf("%v checksum=%v: %v allocs per round with stack buffers", kind, crc, a)
+			}
+		}
+	}
+}
+
 // TestNoSyscallsWhenAwake: the eventcount only calls FUTEX_WAKE when a
 // waiter is registered, so a producer and consumer that never sleep make
 // no system call at all; one sleep costs exactly one wake.
@@ -377,5 +415,62 @@ func TestQueueJoin(t *testing.T) {
 	}
 	if got != want {
 		t.Fatalf("workers summed %d, want %d", got, want)
+	}
+}
+
+// TestSleepingWaitAllocs: a Receive and a Send that sleep on the futex
+// with a context that can be cancelled allocate nothing either (the
+// cancellation hook is a reusable ctxwatch.Watch, not context.AfterFunc).
+func TestSleepingWaitAllocs(t *testing.T) {
+	for _, kind := range []Kind{KindSPSC, KindMPMC} {
+		r := newRing(t, Config{Kind: kind, Capacity: 256, CellSize: 64, Limit: 1})
+		p, _ := r.Producer()
+		c, _ := r.Consumer()
+		p.SetSpin(0)
+		c.SetSpin(0)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// The other side runs on a goroutine of its own, paced by a
+		// channel, so that each call below finds nothing ready and sleeps.
+		req, done := make(chan int), make(chan struct{})
+		msg := make([]byte, 64)
+		go func() {
+			buf := make([]byte, 64)
+			for op := range req {
+				time.Sleep(200 * time.Microsecond)
+				if op == 0 {
+					p.Send(context.Background(), msg)
+				} else {
+					c.Receive(context.Background(), buf)
+				}
+				done <- struct{}{}
+			}
+		}()
+		buf := make([]byte, 64)
+		recv := testing.AllocsPerRun(50, func() {
+			req <- 0
+			if _, err := c.Receive(ctx, buf); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+		})
+		// Fill the ring so that Send sleeps for room.
+		for p.TrySend(msg) == nil {
+		}
+		send := testing.AllocsPerRun(50, func() {
+			req <- 1
+			if err := p.Send(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+		})
+		close(req)
+		if recv != 0 || send != 0 {
+			t.Errorf("%v: %v allocs per sleeping Receive, %v per sleeping Send", kind, recv, send)
+		}
+		waits, _ := c.Syscalls()
+		if waits == 0 {
+			t.Errorf("%v: the consumer never slept (the test measured nothing)", kind)
+		}
 	}
 }

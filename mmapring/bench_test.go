@@ -110,14 +110,18 @@ func benchThroughput(b *testing.B, cfg Config, size int, batch int) {
 	b.ReportMetric(float64(wakes)/float64(b.N), "wakes/op")
 }
 
-var benchSizes = []int{8, 64, 4096, 65536}
+var benchSizes = []int{8, 64, 4096, 65536, 1 << 20}
+
+// spscCap is the SPSC ring size for messages of size bytes: 1 MiB, or
+// four messages' worth for larger ones (as ipckit bench sizes its rings).
+func spscCap(size int) int { return max(1<<20, 4*size) }
 
 // BenchmarkSPSC: one producer (this process) and one consumer (a child
 // process), Send per message; MB/s from SetBytes.
 func BenchmarkSPSC(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			benchThroughput(b, Config{Kind: KindSPSC, Capacity: 1 << 20}, size, 1)
+			benchThroughput(b, Config{Kind: KindSPSC, Capacity: spscCap(size)}, size, 1)
 		})
 	}
 }
@@ -126,7 +130,7 @@ func BenchmarkSPSC(b *testing.B) {
 func BenchmarkSPSCBatch(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			benchThroughput(b, Config{Kind: KindSPSC, Capacity: 1 << 20}, size, 32)
+			benchThroughput(b, Config{Kind: KindSPSC, Capacity: spscCap(size)}, size, 32)
 		})
 	}
 }
@@ -152,7 +156,7 @@ func BenchmarkChecksum(b *testing.B) {
 			for _, size := range benchSizes {
 				name := fmt.Sprintf("%v/crc=%v/%d", kind, sum, size)
 				b.Run(name, func(b *testing.B) {
-					cfg := Config{Kind: kind, Capacity: 1 << 20, Checksum: sum}
+					cfg := Config{Kind: kind, Capacity: spscCap(size), Checksum: sum}
 					if kind == KindMPMC {
 						cfg.Capacity, cfg.CellSize = 1024, size
 						if size > 4096 {
@@ -203,3 +207,38 @@ func BenchmarkPingPong(b *testing.B) {
 
 var _ = exec.Command
 var _ = io.EOF
+
+// BenchmarkLocal sends and receives on one goroutine (no other core
+// involved): the software cost of a Send plus a Receive, without cache-line
+// transfers. Compare with the same loop in C (cmd/ipckit/cring).
+func BenchmarkLocal(b *testing.B) {
+	for _, size := range []int{8, 64} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) { benchLocal(b, Config{Capacity: 1 << 16}, size) })
+		b.Run(fmt.Sprintf("mpmc/%d", size), func(b *testing.B) {
+			benchLocal(b, Config{Kind: KindMPMC, Capacity: 1024, CellSize: size}, size)
+		})
+	}
+}
+
+func benchLocal(b *testing.B, cfg Config, size int) {
+	r, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer()
+	msg := make([]byte, size)
+	buf := make([]byte, size)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Receive(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

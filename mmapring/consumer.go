@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/ipckit/ipckit/internal/atomicx"
 )
 
 // Consumer receives messages from a ring. It is not safe for concurrent
@@ -25,12 +27,20 @@ type Consumer struct {
 	guarded  bool
 	checksum bool
 
-	// SPSC: private head, last published head, cached producer position.
-	head      uint64
-	headPub   uint64
-	tailCache uint64
+	// SPSC: private head and last published head. The consumer reads
+	// record headers, not the producer's position: a header is published
+	// (release) after its payload, and 0 where nothing is yet.
+	head    uint64
+	headPub uint64
 
+	// fast: an SPSC ring without checksums or the fault guard, where
+	// recvFast may run (when nothing is peeked).
+	fast, mfast bool // as the Producer's (mfast: mpmcRecvFast)
+	cellSize    uint64
+	quarter     uint64 // capacity/4: the most the head is left unpublished
 	// Fast-path pointers into the mapping.
+	base         unsafe.Pointer // the data area's first byte
+	spaceEpoch   *uint32
 	data         []byte
 	prodPos      *uint64
 	spaceWaiters *uint32
@@ -86,10 +96,19 @@ func (r *Ring) newConsumerGuarded(m *ringMem) (c *Consumer, err error) {
 		mask: r.mask, maxMsg: r.maxMsg, recHdr: r.recHdr, spin: DefaultSpin, guarded: m.guard,
 		checksum: r.checksum, data: r.mem[headerSize:r.total], prodPos: r.u64(offProdPos),
 		spaceWaiters: r.u32(offSpaceWaiters), closedWord: r.u32(offClosed)}
+	c.base = unsafe.Pointer(unsafe.SliceData(c.data))
+	c.spaceEpoch = r.u32(offSpaceEpoch)
+	c.fast = r.kind == KindSPSC && !r.checksum && !r.m.guard
+	c.mfast = r.kind == KindMPMC && !r.checksum && !r.m.guard
+	c.cellSize = r.cellSize
+	c.quarter = r.capacity / 4
 	if r.kind == KindSPSC {
+		// The stored producer position may trail the last published
+		// record (a producer killed between the two stores), so the
+		// consumer may be ahead of it, by less than a lap.
 		c.head = atomic.LoadUint64(r.u64(offConsPos))
-		c.tailCache = atomic.LoadUint64(r.u64(offProdPos))
-		if c.head&7 != 0 || c.head > c.tailCache || c.tailCache-c.head > c.capacity {
+		t := atomic.LoadUint64(r.u64(offProdPos))
+		if c.head&7 != 0 || t&7 != 0 || (t >= c.head && t-c.head > c.capacity) || (t < c.head && c.head-t > c.capacity) {
 			r.unregister(slot)
 			return nil, errBadHead
 		}
@@ -128,6 +147,27 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // publishing its position and before returning takes that message with
 // it.
 func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
+	if n, ok := c.recvFast(buf); ok {
+		return n, nil
+	}
+	if c.fast && c.spin > 0 && !c.peeked && !c.done {
+		// Nothing yet: before the general path's wait machinery, watch the
+		// header at head for a short while (a few hundred loads, well
+		// under DefaultSpin), so that a message that is about to arrive
+		// is taken without the calls in between.
+		hdr := (*uint64)(unsafe.Add(c.base, c.head&c.mask))
+		for i := 0; i < 256; i++ {
+			if atomicx.LoadAcq64(hdr) != 0 {
+				if n, ok := c.recvFast(buf); ok {
+					return n, nil
+				}
+				break
+			}
+		}
+	}
+	if n, ok, err := c.mpmcRecvFast(buf); ok {
+		return n, err
+	}
 	if c.guarded {
 		return c.recvGuarded(ctx, buf)
 	}
@@ -141,8 +181,10 @@ func (c *Consumer) recvGuarded(ctx context.Context, buf []byte) (n int, err erro
 
 func (c *Consumer) recv(ctx context.Context, buf []byte) (int, error) {
 	for stall := 0; ; stall++ {
-		if n, ok := c.recvFast(buf); ok {
-			return n, nil
+		if stall > 0 {
+			if n, ok := c.recvFast(buf); ok {
+				return n, nil
+			}
 		}
 		n, err := c.tryRecv(buf)
 		if err != ErrEmpty {
@@ -154,34 +196,101 @@ func (c *Consumer) recv(ctx context.Context, buf []byte) (int, error) {
 	}
 }
 
-// recvFast is the SPSC fast path: a message record at head, within what
-// the producer published; anything unusual (padding, corruption, EOF, a
-// short buffer, a checksum) takes the general path, which re-checks
-// everything.
+// recvFast is the SPSC fast path: a published message record at head
+// (its header read with an acquire load: the payload is then complete);
+// anything unusual (padding, nothing yet, corruption, EOF, a short buffer,
+// a checksum) takes the general path, which re-checks everything.
 func (c *Consumer) recvFast(buf []byte) (int, bool) {
-	if c.kind == KindSPSC && !c.done && !c.peeked && !c.checksum {
-		if c.head == c.tailCache {
-			if t := atomic.LoadUint64(c.prodPos); t > c.head && t-c.head <= c.capacity && t&7 == 0 {
-				c.tailCache = t
-			}
+	if !c.fast || c.peeked || c.done || c.r.closed.Load() {
+		return 0, false
+	}
+	idx := c.head & c.mask
+	n, typ := hdrFields(atomicx.LoadAcq64((*uint64)(unsafe.Add(c.base, idx))))
+	l := uint64(n)
+	size := recHeader + align8(l)
+	if typ != recMessage || l > c.maxMsg || l > uint64(len(buf)) || idx+size > c.capacity {
+		return 0, false
+	}
+	// In bounds: idx+size ≤ capacity was just checked.
+	k := copyOut(buf, unsafe.Slice((*byte)(unsafe.Add(c.base, idx+recHeader)), l))
+	c.head += size
+	if c.head-c.headPub >= c.quarter || atomic.LoadUint32(c.spaceWaiters) != 0 ||
+		atomicx.LoadAcq64((*uint64)(unsafe.Add(c.base, c.head&c.mask))) == 0 {
+		c.spscPublishHead()
+	}
+	return k, true
+}
+
+// mpmcRecvFast is the MPMC fast path: the cell at the dequeue position is
+// FULL, with a message that fits buf. The same steps, in the same order,
+// as the general path (claim, move the position, copy, release, notify,
+// and the wake-up on a closed ring), without its call chain; anything
+// else takes the general path. Once the claim CAS has succeeded it goes
+// through to the release.
+func (c *Consumer) mpmcRecvFast(buf []byte) (int, bool, error) {
+	if !c.mfast || c.peeked || c.done || c.r.closed.Load() {
+		return 0, false, nil
+	}
+	// The claim loop of mpmcClaim for the cases contention produces: a
+	// lost CAS, or a cell taken (or recycled) by a consumer that has not
+	// moved the position yet, which is helped along. Anything else
+	// (empty, skipped, corrupt, a message that does not fit buf) and a
+	// long run of lost races go to the general path.
+	deq := c.r.u64(offConsPos)
+	var pos, l uint64
+	var cell unsafe.Pointer
+	var state *uint64
+	for tries := 0; ; tries++ {
+		if tries == 64 {
+			return 0, false, nil
 		}
-		if avail := c.tailCache - c.head; avail != 0 && !c.r.closed.Load() {
-			idx := c.head & c.mask
-			hdr := (*[2]uint32)(unsafe.Pointer(&c.data[idx]))
-			l := uint64(hdr[0])
-			size := recHeader + align8(l)
-			if hdr[1] == recMessage && l <= c.maxMsg && l <= uint64(len(buf)) && size <= avail && idx+size <= c.capacity {
-				n := copy(buf, c.data[idx+recHeader:idx+recHeader+l])
-				c.head += size
-				if c.head == c.tailCache || c.head-c.headPub >= c.capacity/4 || atomic.LoadUint32(c.spaceWaiters) != 0 {
-					c.spscPublishHead()
-				}
-				return n, true
+		pos = atomic.LoadUint64(deq)
+		if pos > posMask {
+			return 0, false, nil
+		}
+		cell = unsafe.Add(c.base, (pos&c.mask)*c.cellSize)
+		state = (*uint64)(cell)
+		st := atomic.LoadUint64(state)
+		if st == pos<<8|stFull {
+			// The length was written before the commit; it is
+			// bounds-checked before use.
+			l = uint64(*(*uint32)(unsafe.Add(cell, 8)))
+			if l > c.maxMsg || l > uint64(len(buf)) {
+				return 0, false, nil
 			}
+			if cas64(state, st, pos<<8|stReading|uint64(c.slot)) {
+				break
+			}
+			continue
+		}
+		d := (st >> 8) - pos
+		if code := st & 0xff; d == c.capacity || d == 0 && (code&0xc0 == stReading || code == stOrphan) {
+			cas64(deq, pos, pos+1) // already taken, or recycled: help
+			continue
+		}
+		return 0, false, nil
+	}
+	cas64(deq, pos, pos+1)
+	k := copyOut(buf, unsafe.Slice((*byte)(unsafe.Add(cell, cellHeader)), l))
+	if !cas64(state, pos<<8|stReading|uint64(c.slot), ((pos+c.capacity)&posMask)<<8|stEmpty) {
+		return k, true, errClaimLost
+	}
+	err := c.notify(c.spaceEpoch)
+	if atomic.LoadUint32(c.closedWord) != 0 {
+		// Consumers of a closed ring may be waiting for this claim to
+		// resolve before they report EOF (as release does).
+		if werr := bump(c.u32(offDataEpoch)); err == nil {
+			err = werr
 		}
 	}
-	return 0, false
+	return k, true, err
 }
+
+// hdrAt returns the header word of the record at data offset idx.
+func (c *Consumer) hdrAt(idx uint64) *uint64 { return (*uint64)(unsafe.Pointer(&c.data[idx])) }
+
+// caughtUp reports whether nothing is published at head yet.
+func (c *Consumer) caughtUp() bool { return atomicx.LoadAcq64(c.hdrAt(c.head&c.mask)) == 0 }
 
 // TryReceive is Receive without waiting: ErrEmpty when no message is ready.
 func (c *Consumer) TryReceive(buf []byte) (n int, err error) {
@@ -199,7 +308,7 @@ func (c *Consumer) tryRecv(buf []byte) (int, error) {
 	if len(msg) > len(buf) {
 		return 0, io.ErrShortBuffer
 	}
-	n := copy(buf, msg)
+	n := copyOut(buf, msg)
 	return n, c.release()
 }
 
@@ -419,34 +528,10 @@ func (c *Consumer) closeGuarded() (err error) {
 // producer is proven dead (ErrPeerDead), or ctx is done.
 func (c *Consumer) waitData(ctx context.Context, stall int) error {
 	r := c.r
-	closed := c.closedWord
-	var ready func() bool
 	if c.kind == KindSPSC {
 		c.spscPublishHead() // never sleep on space the producer cannot see
-		prod := c.prodPos
-		ready = func() bool {
-			return atomic.LoadUint64(prod) != c.head || atomic.LoadUint32(closed) != 0
-		}
-	} else {
-		enq, deq := c.prodPos, r.u64(offConsPos)
-		epoch := c.u32(offDataEpoch)
-		ready = func() bool {
-			if c.mpmcDataVisible() {
-				return true
-			}
-			if o := atomic.LoadUint32(c.u32(offOrphans)); o != 0 && o != c.staleOrphans {
-				return true
-			}
-			// Closed counts only once every claimed cell is resolved: a
-			// producer killed between claim and commit leaves the
-			// enqueue position ahead, and the consumer must then sleep
-			// until the liveness check repairs the cell, not spin on
-			// "closed"; a drain held up by a live claimant waits for the
-			// epoch to move (the claimant's Release bumps it).
-			return atomic.LoadUint32(closed) != 0 && atomic.LoadUint64(enq) == atomic.LoadUint64(deq) &&
-				(!c.drainBusy || atomic.LoadUint32(epoch) != c.drainEpoch)
-		}
 	}
+	ready := c.dataReady
 	tick := func() (bool, error) {
 		if r.kind == KindMPMC {
 			if r.repairDead() {
@@ -499,24 +584,19 @@ func (c *Consumer) spscNext() (off, n, size uint64, err error) {
 		if spins > 2 {
 			return 0, 0, 0, errBadPadding // padding after padding
 		}
-		if c.head == c.tailCache {
-			t := atomic.LoadUint64(c.prodPos)
-			if t < c.head || t-c.head > c.capacity || t&7 != 0 {
-				return 0, 0, 0, errBadTail
-			}
-			c.tailCache = t
-			if t == c.head {
-				return 0, 0, 0, ErrEmpty
-			}
-		}
 		idx := c.head & c.mask
 		hoff := headerSize + idx
-		l := uint64(*c.u32(hoff))
-		typ := *c.u32(hoff + 4)
-		avail := c.tailCache - c.head
-		if typ == recPadding {
+		ln, typ := hdrFields(atomicx.LoadAcq64(c.hdrAt(idx)))
+		l := uint64(ln)
+		switch typ {
+		case recNone:
+			if l != 0 {
+				return 0, 0, 0, errBadRecord
+			}
+			return 0, 0, 0, ErrEmpty
+		case recPadding:
 			skip := c.capacity - idx
-			if skip > avail || l != skip-recHeader {
+			if l != skip-recHeader {
 				return 0, 0, 0, errBadPadding
 			}
 			c.head += skip
@@ -526,7 +606,7 @@ func (c *Consumer) spscNext() (off, n, size uint64, err error) {
 			return 0, 0, 0, errBadRecord
 		}
 		size = c.recHdr + align8(l)
-		if size > avail || idx+size > c.capacity {
+		if idx+size > c.capacity {
 			return 0, 0, 0, errBadRecord
 		}
 		if c.checksum && *c.u32(hoff + 8) != sum(c.mem[hoff+recHeaderSum:hoff+recHeaderSum+l]) {
@@ -539,9 +619,12 @@ func (c *Consumer) spscNext() (off, n, size uint64, err error) {
 	}
 }
 
+// spscMaybePublish publishes the head lazily: once a quarter of the ring
+// is unpublished, when a producer waits for room, or when the consumer has
+// caught up (nothing published at head: the producer may be about to
+// look for room).
 func (c *Consumer) spscMaybePublish() error {
-	if c.head == c.tailCache || c.head-c.headPub >= c.capacity/4 ||
-		atomic.LoadUint32(c.spaceWaiters) != 0 {
+	if c.head-c.headPub >= c.capacity/4 || atomic.LoadUint32(c.spaceWaiters) != 0 || c.caughtUp() {
 		return c.spscPublishHead()
 	}
 	return nil
@@ -553,7 +636,7 @@ func (c *Consumer) spscPublishHead() error {
 	}
 	st64(c.r.u64(offConsPos), c.head)
 	c.headPub = c.head
-	return c.notify(c.u32(offSpaceEpoch))
+	return c.notify(c.spaceEpoch)
 }
 
 // ---- MPMC ----

@@ -35,8 +35,9 @@
 // on an eventcount: a futex word that the other side bumps and wakes only
 // when a waiter is registered, so a pair that keeps up makes no system
 // calls at all (Producer.Syscalls and Consumer.Syscalls count them).
-// Contexts and deadlines are honoured; with a context whose Done is nil
-// the send and receive paths never allocate.
+// Contexts and deadlines are honoured; the send, receive and wait paths
+// never allocate, also when they sleep with a context that can be
+// cancelled.
 //
 // # Lifetime
 //
@@ -91,7 +92,14 @@
 //
 // Positions are on their own 128-byte spans, the opposite position is
 // cached in process-private memory, and consumers publish their position
-// once per batch. Run `go run ./cmd/ipckit bench` to compare the rings with
-// the C ring, pipes, sockets, SysV and POSIX message queues and a Go
-// channel on the machine at hand.
+// once per batch. Publication is a release store, not a full barrier (on
+// amd64 a plain MOV): the rare side of the eventcount, a waiter about to
+// sleep, pays for the barrier instead, with membarrier(2), for which every
+// process registers when it first maps a ring (LAYOUT.md, "Memory order";
+// without membarrier a process publishes with sequentially consistent
+// stores). An SPSC consumer reads the record header at its position rather
+// than the producer's position, so a message arrives with the cache line
+// that holds its header. Run `go run ./cmd/ipckit bench` to compare the
+// rings with the C ring, pipes, sockets, SysV and POSIX message queues and
+// a Go channel on the machine at hand.
 package mmapring

@@ -1034,7 +1034,7 @@ func kpPostRelease(site string) bool {
 	}
 	for _, n := range kpFrames(site)[1:] {
 		switch n {
-		case "(*Consumer).release", "(*Consumer).spscPublishHead", "mmr_release", "mmr__spsc_publish_head":
+		case "(*Consumer).release", "(*Consumer).spscPublishHead", "(*Consumer).mpmcRecvFast", "mmr_release", "mmr__spsc_publish_head":
 			return true
 		}
 	}
@@ -1042,10 +1042,11 @@ func kpPostRelease(site string) bool {
 }
 
 // kpWaking reports whether the victim died in a wake-up (the eventcount's
-// notify or bump), which follows the store it announces.
+// notify, its slow half wakeWaiter, or bump), which follows the store it
+// announces.
 func kpWaking(site string) bool {
 	first := kpFrames(site)[0]
-	return first == "(*counters).notify" || first == "bump" || first == "mmr_notify" || first == "mmr__bump"
+	return first == "(*counters).notify" || first == "(*counters).wakeWaiter" || first == "bump" || first == "mmr_notify" || first == "mmr__bump"
 }
 
 // kpFrames returns the function names of a kill-point line: the store

@@ -41,7 +41,7 @@ const (
 	headerSize = 4096
 
 	magic   = 0x474e49524b435049 // "IPCKRING" little-endian
-	version = 2
+	version = 3
 
 	// flagChecksum: every message carries the CRC32C of its payload
 	// (SPSC: in a 16-byte record header; MPMC: in the cell's u32 at +12).
@@ -56,8 +56,13 @@ const (
 
 	recHeader    = 8  // SPSC record: u32 length, u32 type
 	recHeaderSum = 16 // with flagChecksum: u32 length, u32 type, u32 crc32c, u32 0
-	recMessage   = 0
-	recPadding   = 1
+	// Record types. A header word of 0 (recNone) is where the producer
+	// has not published a record yet: it writes such a terminator after
+	// every record before publishing it, so the header a consumer reaches
+	// next is either published or 0, never a previous lap's bytes.
+	recNone    = 0
+	recPadding = 1
+	recMessage = 2
 
 	cellHeader = 16 // MPMC cell: u64 state, u32 length, u32 crc32c (flagChecksum) or 0
 

@@ -2,7 +2,7 @@
  * mmapring.h — the ipckit mmapring shared-memory ring protocol for C peers.
  *
  * Single-file, header-only, C11 atomics, Linux. It implements layout
- * version 2 exactly as the Go package github.com/ipckit/ipckit/mmapring
+ * version 3 exactly as the Go package github.com/ipckit/ipckit/mmapring
  * does (LAYOUT.md is the specification, with the protocol invariants): a
  * C process attached to the same mapping is a full peer of Go processes,
  * as producer or consumer of an SPSC byte ring or an MPMC cell ring. It
@@ -38,11 +38,16 @@
  * the call still reports success (a sleeper notices within its liveness
  * interval). The Go package returns ErrWakeFailed instead.
  *
- * Memory order: every store that publishes (positions, cell states) and
- * every load of a waiter count or re-check in the eventcount is seq_cst,
- * as Go's sync/atomic is. Every store to shared memory goes through the
- * mmr__st*, mmr__cas*, mmr__add*, mmr__swap32, mmr__put32 and mmr__copy
- * helpers (one per kind of store), as in the Go package's store.go.
+ * Memory order: publication (record headers, positions) is a release store
+ * and is read with acquire loads; the eventcount's waiter issues
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between registering and
+ * re-checking, and every peer process registers for it when it attaches
+ * (LAYOUT.md, "Memory order"; a process without membarrier publishes
+ * seq_cst). A program that maps a ring must therefore not block
+ * membarrier(2) in a seccomp filter it installs after attaching. Every
+ * store to shared memory goes through the mmr__st*, mmr__cas*, mmr__add*,
+ * mmr__swap32, mmr__put32, mmr__put_hdr and mmr__copy helpers (one per
+ * kind of store), as in the Go package's store.go.
  */
 #ifndef IPCKIT_MMAPRING_H
 #define IPCKIT_MMAPRING_H
@@ -88,9 +93,9 @@
 #include <nmmintrin.h>
 #endif
 
-/* ---- layout version 2 (byte offsets in the shared header) ---- */
+/* ---- layout version 3 (byte offsets in the shared header) ---- */
 #define MMR_MAGIC 0x474e49524b435049ull /* "IPCKRING" little-endian */
-#define MMR_VERSION 2u
+#define MMR_VERSION 3u
 #define MMR_KIND_SPSC 1u
 #define MMR_KIND_MPMC 2u
 #define MMR_HEADER_SIZE 4096u
@@ -172,11 +177,15 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4, "
 #define MMR_ROLE_PRODUCER 1u
 #define MMR_ROLE_CONSUMER 2u
 #define MMR_ROLE_PENDING 0x80000000u
-/* SPSC record: u32 length, u32 type, [u32 crc32c, u32 0 with MMR_FLAG_CHECKSUM], payload, padded to 8. */
+/* SPSC record: u32 length, u32 type, [u32 crc32c, u32 0 with MMR_FLAG_CHECKSUM], payload, padded to 8.
+ * The first 8 bytes are one header word, published with a release store; a
+ * word of 0 (MMR_REC_NONE) is where nothing is published yet: the producer
+ * writes one after every record before publishing it (LAYOUT.md). */
 #define MMR_REC_HEADER 8u
 #define MMR_REC_HEADER_SUM 16u
-#define MMR_REC_MESSAGE 0u
+#define MMR_REC_NONE 0u
 #define MMR_REC_PADDING 1u
+#define MMR_REC_MESSAGE 2u
 /* MPMC cell: u64 state (position<<8 | code), u32 length, u32 crc32c (or 0), payload. */
 #define MMR_CELL_HEADER 16u
 #define MMR_ST_EMPTY 0x00u
@@ -217,8 +226,58 @@ typedef struct mmr_ring {
 	int wake_errno;         /* errno of the last one */
 } mmr_ring;
 
+/* ---- memory order (LAYOUT.md, "Memory order") ----
+ * Publication (record headers, positions, peer idents) is a release store,
+ * read with acquire loads. The eventcount's Dekker pair (publish, then
+ * look at the waiter count; register as a waiter, then look again) is made
+ * whole by the waiter: between registering and looking again it calls
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a full barrier in
+ * every thread of every process registered with
+ * MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED; each peer process registers
+ * (mmr__order_setup, from mmr_attach and mmr_init*) before it publishes.
+ * A process that cannot register publishes with seq_cst stores instead,
+ * and its waiters bound their first sleep after registering by
+ * MMR__SHORT_SLEEP_NS. */
+#define MMR__MEMBARRIER_QUERY 0
+#define MMR__MEMBARRIER_GLOBAL_EXPEDITED (1 << 1)
+#define MMR__MEMBARRIER_REGISTER_GLOBAL_EXPEDITED (1 << 2)
+#define MMR__SHORT_SLEEP_NS 1000000
+/* 0: not set up yet; 1: registered (release publication, waiters use the
+ * barrier); 2: not available (seq_cst publication, short first sleeps). */
+static _Atomic int mmr__order;
+
+static inline long mmr__membarrier(int cmd) {
+#ifdef SYS_membarrier
+	return syscall(SYS_membarrier, cmd, 0, 0);
+#else
+	(void)cmd;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static inline void mmr__order_setup(void) {
+	if (atomic_load_explicit(&mmr__order, memory_order_acquire)) return;
+	const long need = MMR__MEMBARRIER_GLOBAL_EXPEDITED | MMR__MEMBARRIER_REGISTER_GLOBAL_EXPEDITED;
+	long q = mmr__membarrier(MMR__MEMBARRIER_QUERY);
+	int ok = q >= 0 && (q & need) == need && mmr__membarrier(MMR__MEMBARRIER_REGISTER_GLOBAL_EXPEDITED) == 0;
+	atomic_store_explicit(&mmr__order, ok ? 1 : 2, memory_order_release);
+}
+
+/* The waiter's barrier; 0 when it ran. */
+static inline int mmr__barrier(void) {
+	if (atomic_load_explicit(&mmr__order, memory_order_relaxed) != 1) return -1;
+	return mmr__membarrier(MMR__MEMBARRIER_GLOBAL_EXPEDITED) == 0 ? 0 : -1;
+}
+
 /* ---- stores to shared memory: one helper per kind ---- */
-static inline void mmr__st64(_Atomic uint64_t *p, uint64_t v) { atomic_store_explicit(p, v, memory_order_seq_cst); }
+/* Publication: release (seq_cst in a process without the barrier). */
+static inline void mmr__st64(_Atomic uint64_t *p, uint64_t v) {
+	if (atomic_load_explicit(&mmr__order, memory_order_relaxed) == 1)
+		atomic_store_explicit(p, v, memory_order_release);
+	else
+		atomic_store_explicit(p, v, memory_order_seq_cst);
+}
 static inline void mmr__st32(_Atomic uint32_t *p, uint32_t v) { atomic_store_explicit(p, v, memory_order_seq_cst); }
 static inline int mmr__cas64(_Atomic uint64_t *p, uint64_t old, uint64_t v) {
 	return atomic_compare_exchange_strong_explicit(p, &old, v, memory_order_seq_cst, memory_order_seq_cst);
@@ -233,6 +292,28 @@ static inline void mmr__put32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void mmr__copy(void *dst, const void *src, size_t n) { memcpy(dst, src, n); }
 static inline uint64_t mmr__ld64(_Atomic uint64_t *p) { return atomic_load_explicit(p, memory_order_seq_cst); }
 static inline uint32_t mmr__ld32(_Atomic uint32_t *p) { return atomic_load_explicit(p, memory_order_seq_cst); }
+/* Acquire load of a published word (a record header, a position). */
+static inline uint64_t mmr__acq64(_Atomic uint64_t *p) { return atomic_load_explicit(p, memory_order_acquire); }
+/* The SPSC header word at data offset idx, and its two fields (memory order on either byte order). */
+static inline _Atomic uint64_t *mmr__hdr_at(mmr_ring *r, uint64_t idx) { return (_Atomic uint64_t *)(r->base + MMR_HEADER_SIZE + idx); }
+static inline uint64_t mmr__hdr_word(uint32_t n, uint32_t typ) {
+	uint32_t h[2] = {n, typ};
+	uint64_t w;
+	memcpy(&w, h, 8);
+	return w;
+}
+static inline void mmr__hdr_fields(uint64_t w, uint32_t *n, uint32_t *typ) {
+	uint32_t h[2];
+	memcpy(h, &w, 8);
+	*n = h[0];
+	*typ = h[1];
+}
+/* A header written with plain stores (published by a later mmr__st64), or a terminator (0, 0). */
+static inline void mmr__put_hdr(mmr_ring *r, uint64_t idx, uint32_t n, uint32_t typ) {
+	unsigned char *rec = r->base + MMR_HEADER_SIZE + idx;
+	mmr__put32(rec, n);
+	mmr__put32(rec + 4, typ);
+}
 static inline uint32_t mmr__get32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 /* ---- kill points: crash-consistency testing (only with -DMMR_KILLPOINTS) ----
@@ -467,6 +548,7 @@ static inline int mmr_sealed(int fd) {
  * local copies of the geometry are used. */
 static inline int mmr_attach(mmr_ring *r, void *base, size_t len) {
 	memset(r, 0, sizeof *r);
+	mmr__order_setup(); /* before this process publishes anything */
 	if (len < MMR_HEADER_SIZE) return MMR_ECORRUPT;
 	struct mmr_header *h = (struct mmr_header *)base;
 	if (h->magic != MMR_MAGIC) return h->magic == 0 ? MMR_ENOTREADY : MMR_ECORRUPT;
@@ -510,6 +592,7 @@ static inline uint64_t mmr_ring_size(uint32_t kind, uint64_t cap, uint64_t paylo
 static inline int mmr_init_flags(void *base, size_t len, uint32_t kind, uint64_t cap, uint64_t payload, uint64_t limit, uint32_t flags) {
 	struct mmr_header *h = (struct mmr_header *)base;
 	uint64_t total = mmr_ring_size(kind, cap, payload);
+	mmr__order_setup();
 	if (cap == 0 || (cap & (cap - 1)) || total > len || (flags & ~MMR_KNOWN_FLAGS)) return MMR_ECORRUPT;
 	if (kind == MMR_KIND_SPSC ? (cap < 256 || cap > (1ull << 40)) : (kind != MMR_KIND_MPMC || cap < 2 || cap > (1ull << 32) || limit > cap))
 		return MMR_ECORRUPT;
@@ -813,10 +896,20 @@ static inline int mmr_block(mmr_ring *r, _Atomic uint32_t *epoch, mmr_ready_fn r
 		uint32_t ep = mmr__ld32(epoch);
 		mmr__add32(waiters, 1);
 		mmr__st32(need, 1);
+		/* The waiter's half of the Dekker pair (see "memory order" above). */
+		int barrier = mmr__barrier() == 0;
 		if (ready(arg)) { mmr__add32(waiters, (uint32_t)-1); return 0; }
 		long long wait = mmr__left(deadline_ns, MMR_LIVENESS_NS);
 		if (wait == 0) { mmr__add32(waiters, (uint32_t)-1); return MMR_ETIMEDOUT; }
-		mmr__sleep(r, epoch, ep, wait, &timed);
+		if (!barrier && wait > MMR__SHORT_SLEEP_NS) {
+			/* No barrier: a publisher's release store may have been on its
+			 * way; look again after a short sleep, then sleep on (still
+			 * registered). */
+			mmr__sleep(r, epoch, ep, MMR__SHORT_SLEEP_NS, &timed);
+			if (timed && !ready(arg)) mmr__sleep(r, epoch, ep, wait - MMR__SHORT_SLEEP_NS, &timed);
+		} else {
+			mmr__sleep(r, epoch, ep, wait, &timed);
+		}
 		mmr__add32(waiters, (uint32_t)-1);
 		if (ready(arg)) return 0;
 		if (timed && wait == MMR_LIVENESS_NS) {
@@ -836,12 +929,45 @@ typedef struct mmr_producer {
 	mmr_ring *r;
 	int slot;
 	uint64_t tail, head_cache;
+	/* SPSC: the first record header of the publication in progress, held
+	 * back and stored last (release) by mmr__spsc_publish. */
+	int pend;
+	uint64_t pend_idx, pend_hdr;
 	uint64_t need; /* for the ready callback */
 	long long spin_ns;
 	int resv;
 	uint64_t resv_pos, resv_max;
 	int shut; /* the ring was closed when this producer attached (it stays closed) */
 } mmr_producer;
+
+/* SPSC: where the previous producer stopped: the stored position, then past
+ * every record published after it (a producer killed between publishing a
+ * record and storing its position leaves the position behind), up to the
+ * empty header every publication leaves after itself. Bounds-checked and
+ * bounded by the ring's size; 0 or MMR_ECORRUPT. */
+static inline int mmr__recover_tail(mmr_producer *p) {
+	mmr_ring *r = p->r;
+	uint64_t t = mmr__acq64(&r->h->prod_pos), h = mmr__acq64(&r->h->cons_pos);
+	if ((t & 7) || (h & 7)) return MMR_ECORRUPT;
+	for (;;) {
+		if ((t >= h && t - h > r->cap - MMR_REC_HEADER) || (t < h && h - t > r->cap)) return MMR_ECORRUPT;
+		uint64_t idx = t & r->mask;
+		uint32_t n, typ;
+		mmr__hdr_fields(mmr__acq64(mmr__hdr_at(r, idx)), &n, &typ);
+		if (typ == MMR_REC_NONE && n == 0) {
+			if (t < h) return MMR_ECORRUPT; /* the consumer is past the last record */
+			p->tail = t;
+			p->head_cache = h;
+			return 0;
+		} else if (typ == MMR_REC_PADDING && n == r->cap - idx - MMR_REC_HEADER) {
+			t += r->cap - idx;
+		} else if (typ == MMR_REC_MESSAGE && n <= r->max_msg && idx + r->rec_hdr + mmr_align8(n) <= r->cap) {
+			t += r->rec_hdr + mmr_align8(n);
+		} else {
+			return MMR_ECORRUPT;
+		}
+	}
+}
 
 static inline int mmr_producer_open(mmr_producer *p, mmr_ring *r) {
 	memset(p, 0, sizeof *p);
@@ -852,55 +978,75 @@ static inline int mmr_producer_open(mmr_producer *p, mmr_ring *r) {
 	 * released the role only after storing the closed word, and nobody
 	 * else can close an SPSC ring while we hold the role. */
 	p->shut = mmr__ld32(&r->h->closed) != 0;
-	if (r->kind == MMR_KIND_SPSC) {
-		p->tail = mmr__ld64(&r->h->prod_pos);
-		p->head_cache = mmr__ld64(&r->h->cons_pos);
-		if ((p->tail & 7) || p->head_cache > p->tail || p->tail - p->head_cache > r->cap) {
-			mmr_unregister(r, s);
-			p->slot = -1;
-			return MMR_ECORRUPT;
-		}
+	if (r->kind == MMR_KIND_SPSC && mmr__recover_tail(p) != 0) {
+		mmr_unregister(r, s);
+		p->slot = -1;
+		return MMR_ECORRUPT;
 	}
 	return 0;
 }
 
-/* SPSC: make room for an n-byte payload (padding at the wrap); offset of the record or <0. */
+/* SPSC: the header of the record at data offset idx: the first of a
+ * publication is held back for mmr__spsc_publish, later ones are plain
+ * stores that it publishes. */
+static inline void mmr__spsc_set_hdr(mmr_producer *p, uint64_t idx, uint32_t n, uint32_t typ) {
+	if (!p->pend) {
+		p->pend = 1;
+		p->pend_idx = idx;
+		p->pend_hdr = mmr__hdr_word(n, typ);
+		return;
+	}
+	mmr__put_hdr(p->r, idx, n, typ);
+}
+
+/* SPSC: make room for an n-byte payload and the terminator after it
+ * (padding at the wrap); offset of the record or <0. */
 static inline long long mmr__spsc_room(mmr_producer *p, uint64_t n) {
 	mmr_ring *r = p->r;
 	uint64_t need = r->rec_hdr + mmr_align8(n), idx = p->tail & r->mask, total = need;
 	if (r->cap - idx < need) total = r->cap - idx + need;
-	if (p->tail + total - p->head_cache > r->cap) {
-		uint64_t h = mmr__ld64(&r->h->cons_pos);
+	if (p->tail + total + MMR_REC_HEADER - p->head_cache > r->cap) {
+		uint64_t h = mmr__acq64(&r->h->cons_pos);
 		if (h > p->tail || p->tail - h > r->cap) return MMR_ECORRUPT;
 		p->head_cache = h;
-		if (p->tail + total - h > r->cap) return MMR_EFULL;
+		if (p->tail + total + MMR_REC_HEADER - h > r->cap) return MMR_EFULL;
 	}
 	if (total != need) {
-		unsigned char *rec = r->base + MMR_HEADER_SIZE + idx;
-		mmr__put32(rec, (uint32_t)(r->cap - idx - MMR_REC_HEADER));
-		mmr__put32(rec + 4, MMR_REC_PADDING);
+		/* the next lap's first header holds old bytes: empty it before the
+		 * padding that leads there can be published */
+		mmr__put_hdr(r, 0, 0, MMR_REC_NONE);
+		mmr__spsc_set_hdr(p, idx, (uint32_t)(r->cap - idx - MMR_REC_HEADER), MMR_REC_PADDING);
 		p->tail += r->cap - idx;
 		idx = 0;
 	}
 	return (long long)(MMR_HEADER_SIZE + idx);
 }
 
+/* SPSC: publish what was written since the last publication (the held-back
+ * header last, with a release store), then the position; wake a sleeper. */
 static inline void mmr__spsc_publish(mmr_producer *p) {
-	mmr__st64(&p->r->h->prod_pos, p->tail);
-	mmr_notify(p->r, &p->r->h->data_epoch);
+	mmr_ring *r = p->r;
+	if (p->pend) {
+		p->pend = 0;
+		mmr__st64(mmr__hdr_at(r, p->pend_idx), p->pend_hdr);
+	}
+	mmr__st64(&r->h->prod_pos, p->tail);
+	mmr_notify(r, &r->h->data_epoch);
 }
 
-/* SPSC record header at off for an m-byte payload already in place. */
+/* SPSC: end the record at off (an m-byte payload already in place): crc,
+ * the terminator after it, its header, the tail. */
 static inline void mmr__spsc_header(mmr_producer *p, uint64_t off, uint64_t m) {
 	mmr_ring *r = p->r;
 	unsigned char *rec = r->base + off;
-	mmr__put32(rec, (uint32_t)m);
-	mmr__put32(rec + 4, MMR_REC_MESSAGE);
+	uint64_t idx = off - MMR_HEADER_SIZE, size = r->rec_hdr + mmr_align8(m);
 	if (r->flags & MMR_FLAG_CHECKSUM) {
 		mmr__put32(rec + 8, mmr_crc32c(rec + MMR_REC_HEADER_SUM, m));
 		mmr__put32(rec + 12, 0);
 	}
-	p->tail += r->rec_hdr + mmr_align8(m);
+	mmr__put_hdr(r, (idx + size) & r->mask, 0, MMR_REC_NONE);
+	mmr__spsc_set_hdr(p, idx, (uint32_t)m, MMR_REC_MESSAGE);
+	p->tail += size;
 }
 
 /* MPMC: claim a cell (EMPTY -> WRITING|slot) at the enqueue position; helps
@@ -1004,8 +1150,8 @@ static inline int mmr__room_ready(void *arg) {
 	if (r->kind == MMR_KIND_SPSC) {
 		uint64_t idx = p->tail & r->mask, total = p->need;
 		if (r->cap - idx < p->need) total = r->cap - idx + p->need;
-		uint64_t h = mmr__ld64(&r->h->cons_pos);
-		return h > p->tail || p->tail + total - h <= r->cap;
+		uint64_t h = mmr__acq64(&r->h->cons_pos);
+		return h > p->tail || p->tail + total + MMR_REC_HEADER - h <= r->cap;
 	}
 	uint64_t pos = mmr__ld64(&r->h->prod_pos);
 	if (r->limit < r->cap) {
@@ -1114,7 +1260,7 @@ static inline void mmr_producer_detach(mmr_producer *p) { mmr__producer_finish(p
 typedef struct mmr_consumer {
 	mmr_ring *r;
 	int slot;
-	uint64_t head, head_pub, tail_cache;
+	uint64_t head, head_pub;
 	long long spin_ns;
 	int peeked;
 	uint64_t peek_size, peek_pos;
@@ -1129,9 +1275,10 @@ static inline int mmr_consumer_open(mmr_consumer *c, mmr_ring *r) {
 	if (s < 0) return s;
 	c->r = r; c->slot = s; c->spin_ns = MMR_SPIN_NS;
 	if (r->kind == MMR_KIND_SPSC) {
-		c->head = mmr__ld64(&r->h->cons_pos);
-		c->tail_cache = mmr__ld64(&r->h->prod_pos);
-		if ((c->head & 7) || c->head > c->tail_cache || c->tail_cache - c->head > r->cap) {
+		/* the stored producer position may trail the last published record */
+		c->head = mmr__acq64(&r->h->cons_pos);
+		uint64_t t = mmr__acq64(&r->h->prod_pos);
+		if ((c->head & 7) || (t & 7) || (t >= c->head && t - c->head > r->cap) || (t < c->head && c->head - t > r->cap)) {
 			mmr_unregister(r, s);
 			c->slot = -1;
 			return MMR_ECORRUPT;
@@ -1148,9 +1295,16 @@ static inline void mmr__spsc_publish_head(mmr_consumer *c) {
 	mmr_notify(c->r, &c->r->h->space_epoch);
 }
 
+/* SPSC: nothing published at head yet. */
+static inline int mmr__spsc_caught_up(mmr_consumer *c) {
+	return mmr__acq64(mmr__hdr_at(c->r, c->head & c->r->mask)) == 0;
+}
+
+/* SPSC: publish the head once a quarter of the ring is unpublished, when a
+ * producer waits for room, or when caught up. */
 static inline void mmr__spsc_maybe_publish(mmr_consumer *c) {
 	mmr_ring *r = c->r;
-	if (c->head == c->tail_cache || c->head - c->head_pub >= r->cap / 4 || mmr__ld32(&r->h->space_waiters) != 0)
+	if (c->head - c->head_pub >= r->cap / 4 || mmr__ld32(&r->h->space_waiters) != 0 || mmr__spsc_caught_up(c))
 		mmr__spsc_publish_head(c);
 }
 
@@ -1160,23 +1314,20 @@ static inline long long mmr__spsc_next(mmr_consumer *c, uint64_t *len, uint64_t 
 	mmr_ring *r = c->r;
 	for (int spins = 0;; spins++) {
 		if (spins > 2) return MMR_ECORRUPT;
-		if (c->head == c->tail_cache) {
-			uint64_t t = mmr__ld64(&r->h->prod_pos);
-			if (t < c->head || t - c->head > r->cap || (t & 7)) return MMR_ECORRUPT;
-			c->tail_cache = t;
-			if (t == c->head) return MMR_EEMPTY;
-		}
 		uint64_t idx = c->head & r->mask, off = MMR_HEADER_SIZE + idx;
-		uint64_t l = mmr__get32(r->base + off), typ = mmr__get32(r->base + off + 4), avail = c->tail_cache - c->head;
+		uint32_t l32, typ;
+		mmr__hdr_fields(mmr__acq64(mmr__hdr_at(r, idx)), &l32, &typ);
+		uint64_t l = l32;
+		if (typ == MMR_REC_NONE) return l ? MMR_ECORRUPT : MMR_EEMPTY;
 		if (typ == MMR_REC_PADDING) {
 			uint64_t skip = r->cap - idx;
-			if (skip > avail || l != skip - MMR_REC_HEADER) return MMR_ECORRUPT;
+			if (l != skip - MMR_REC_HEADER) return MMR_ECORRUPT;
 			c->head += skip;
 			continue;
 		}
 		if (typ != MMR_REC_MESSAGE || l > r->max_msg) return MMR_ECORRUPT;
 		uint64_t sz = r->rec_hdr + mmr_align8(l);
-		if (sz > avail || idx + sz > r->cap) return MMR_ECORRUPT;
+		if (idx + sz > r->cap) return MMR_ECORRUPT;
 		if ((r->flags & MMR_FLAG_CHECKSUM) &&
 		    mmr__get32(r->base + off + 8) != mmr_crc32c(r->base + off + MMR_REC_HEADER_SUM, l)) {
 			c->head += sz; /* consume the bad record so the ring moves on */
@@ -1328,7 +1479,7 @@ static inline long mmr_try_recv(mmr_consumer *c, void *buf, uint64_t bufcap) {
 static inline int mmr__data_ready(void *arg) {
 	mmr_consumer *c = (mmr_consumer *)arg;
 	mmr_ring *r = c->r;
-	if (r->kind == MMR_KIND_SPSC) return mmr__ld64(&r->h->prod_pos) != c->head || mmr__ld32(&r->h->closed);
+	if (r->kind == MMR_KIND_SPSC) return !mmr__spsc_caught_up(c) || mmr__ld32(&r->h->closed);
 	uint64_t pos = mmr__ld64(&r->h->cons_pos);
 	uint64_t st = mmr__ld64(mmr_cell(r, pos)), code = st & 0xff;
 	int64_t d = (int64_t)((st >> 8) - pos);

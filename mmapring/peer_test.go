@@ -42,7 +42,14 @@ import (
 //	hold-reserve FD                 claim an MPMC cell and never commit: "held"
 //	hold-peek FD                    take a message in place and never release it:
 //	                                "msg TEXT"
+//	reserve-abort FD TIMEOUT_MS N   reserve N bytes, abort, close the ring: "done" or
+//	                                a status
 //	produce/consume/drain ...       the cross-process modes of cross_test.go
+//
+// With IPCKIT_TEST_NO_MEMBARRIER=1 in its environment a peer first makes
+// membarrier(2) fail with ENOSYS (a seccomp filter), as a kernel without it
+// would, and prints "nobarrier" once attached if it then runs without the
+// barrier (sequentially consistent publication), "barrier" if not.
 //
 // Statuses: eof, timeout, peerdead, corrupt, closed, busy, full, empty,
 // toobig, notready, pending, or "err DETAIL".
@@ -245,7 +252,21 @@ func goPeerMain(args []string) int {
 		fmt.Fprintf(out, format+"\n", a...)
 		out.Flush()
 	}
+	denyBarrier := os.Getenv(noMembarrierEnv) == "1"
+	if denyBarrier {
+		if err := testenv.DenySyscalls(testenv.SeccompRule{Nr: unix.SYS_MEMBARRIER, Arg: -1, Errno: unix.ENOSYS}); err != nil {
+			say("err seccomp: %v", err)
+			return 0
+		}
+	}
 	r, err := ringFromFD(fd)
+	if err == nil && denyBarrier {
+		if seqCstPublish && noBarrier {
+			say("nobarrier")
+		} else {
+			say("barrier")
+		}
+	}
 	if mode == "open" {
 		say("%s", statusOf(err))
 		return 0
@@ -353,6 +374,23 @@ func goPeerMain(args []string) int {
 		say("held")
 		time.Sleep(time.Hour) // until killed
 		return 0
+	case "reserve-abort":
+		p, err := r.Producer()
+		if err != nil {
+			say("%s", statusOf(err))
+			return 0
+		}
+		ctx, cancel := deadline(args[0])
+		defer cancel()
+		status := "done"
+		if _, err := p.Reserve(ctx, int(atoi(args[1]))); err != nil {
+			status = statusOf(err)
+		} else if err := p.Abort(); err != nil {
+			status = statusOf(err)
+		}
+		p.Close()
+		say("%s", status)
+		return 0
 	case "hold-peek":
 		c, err := r.Consumer()
 		if err != nil {
@@ -371,5 +409,8 @@ func goPeerMain(args []string) int {
 	fmt.Fprintln(os.Stderr, "peer: unknown mode", mode)
 	return 2
 }
+
+// noMembarrierEnv asks a peer to run as if membarrier(2) did not exist.
+const noMembarrierEnv = "IPCKIT_TEST_NO_MEMBARRIER"
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

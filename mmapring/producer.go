@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/ipckit/ipckit/internal/atomicx"
 )
 
 // Producer sends messages into a ring. It is not safe for concurrent use:
@@ -37,11 +39,26 @@ type Producer struct {
 	// SPSC: private tail and cached consumer position.
 	tail      uint64
 	headCache uint64
+	// SPSC: the first record header of the publication in progress is
+	// held back here and stored last, with a release store, by
+	// spscPublish; it publishes every record written after it (whose
+	// headers are plain stores) at once.
+	pend    bool
+	pendOff uint64 // offset in the data area
+	pendHdr uint64 // header word
 
+	// fast: an SPSC ring without checksums or the fault guard, where
+	// sendFast may run (when nothing is reserved or held back); mfast: the
+	// same for an MPMC ring without a limit below its capacity, outside a
+	// Queue (mpmcSendFast).
+	fast, mfast bool
+	cellSize    uint64
 	// Fast-path pointers into the mapping (computed once, so the hot path
 	// has no bounds checks on the header).
-	data        []byte // the data area
+	base        unsafe.Pointer // the data area's first byte
+	data        []byte         // the data area
 	prodPos     *uint64
+	dataEpoch   *uint32
 	dataWaiters *uint32
 	closedWord  *uint32
 
@@ -88,16 +105,63 @@ func (r *Ring) newProducerGuarded(m *ringMem) (p *Producer, err error) {
 	// Read after the role is settled: a producer that closed the ring
 	// released the role only after storing the closed word.
 	p.shut = atomic.LoadUint32(p.closedWord) != 0
+	p.base = unsafe.Pointer(unsafe.SliceData(p.data))
+	p.dataEpoch = r.u32(offDataEpoch)
+	// The fast paths are off for a producer that found the ring closed
+	// (it may not send at all) and for every mode they do not handle.
+	p.fast = r.kind == KindSPSC && !r.checksum && !m.guard && !p.shut
+	p.mfast = r.kind == KindMPMC && !r.checksum && !m.guard && r.limit == r.capacity && !p.shut
+	p.cellSize = r.cellSize
 	if r.kind == KindSPSC {
-		p.tail = atomic.LoadUint64(r.u64(offProdPos))
-		p.headCache = atomic.LoadUint64(r.u64(offConsPos))
-		if p.tail&7 != 0 || p.headCache > p.tail || p.tail-p.headCache > p.capacity {
+		if err := p.recoverTail(); err != nil {
 			r.unregister(slot)
-			return nil, errBadTail
+			return nil, err
 		}
 	}
 	return p, nil
 }
+
+// recoverTail finds where the previous producer stopped: the published
+// position, then past every record published after it. A producer stores
+// its position after the record headers it publishes, so one killed in
+// between (or a hostile one) can leave the position behind the last
+// published record, which the consumer may already have taken; the
+// records after it end at an empty header (the terminator every
+// publication leaves). Each step is bounds-checked; the walk is bounded
+// by the ring's size.
+func (p *Producer) recoverTail() error {
+	t := atomic.LoadUint64(p.prodPos)
+	h := atomic.LoadUint64(p.r.u64(offConsPos))
+	if t&7 != 0 || h&7 != 0 {
+		return errBadTail
+	}
+	for {
+		// The walk stays within one ring's length of the consumer,
+		// whichever side of the stored position the consumer is.
+		if (t >= h && t-h > p.capacity-recHeader) || (t < h && h-t > p.capacity) {
+			return errBadTail
+		}
+		idx := t & p.mask
+		n, typ := hdrFields(atomicx.LoadAcq64(p.hdrAt(idx)))
+		switch {
+		case typ == recNone && n == 0:
+			if t < h {
+				return errBadTail // the consumer is past the last record
+			}
+			p.tail, p.headCache = t, h
+			return nil
+		case typ == recPadding && uint64(n) == p.capacity-idx-recHeader:
+			t += p.capacity - idx
+		case typ == recMessage && uint64(n) <= p.maxMsg && idx+p.recHdr+align8(uint64(n)) <= p.capacity:
+			t += p.recHdr + align8(uint64(n))
+		default:
+			return errBadTail
+		}
+	}
+}
+
+// hdrAt returns the header word of the record at data offset idx.
+func (p *Producer) hdrAt(idx uint64) *uint64 { return (*uint64)(unsafe.Pointer(&p.data[idx])) }
 
 // SetSpin sets how long a blocked call spins before sleeping on the futex
 // (DefaultSpin; 0 sleeps at once).
@@ -117,6 +181,26 @@ func (p *Producer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&p.
 // full, and with an error matching ErrWakeFailed when the message was
 // published but waking a sleeping consumer failed.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
+	// The SPSC fast path for small messages, here rather than in a
+	// function of its own: Send then makes one call (pubSmall) before it
+	// returns, and spills nothing on the way (see sendFast for the rest).
+	if n := uint64(len(msg)); n-8 <= 120 && p.fast && !p.resv && !p.pend && !p.done && !p.r.closed.Load() {
+		need := recHeader + align8(n)
+		idx := p.tail & p.mask
+		if p.capacity-idx >= need && p.tail+need+recHeader-p.headCache <= p.capacity {
+			p.tail += need
+			pubSmall(unsafe.Add(p.base, idx+recHeader), unsafe.Pointer(unsafe.SliceData(msg)), uintptr(n),
+				(*uint64)(unsafe.Add(p.base, (idx+need)&p.mask)), (*uint64)(unsafe.Add(p.base, idx)),
+				hdrWord(uint32(n), recMessage), p.prodPos, p.tail)
+			return p.notify(p.dataEpoch)
+		}
+	}
+	if sent, err := p.sendFast(msg); sent {
+		return err
+	}
+	if sent, err := p.mpmcSendFast(msg); sent {
+		return err
+	}
 	if p.guarded {
 		return p.sendGuarded(ctx, msg)
 	}
@@ -130,8 +214,10 @@ func (p *Producer) sendGuarded(ctx context.Context, msg []byte) (err error) {
 
 func (p *Producer) send(ctx context.Context, msg []byte) error {
 	for stall := 0; ; stall++ {
-		if sent, err := p.sendFast(msg); sent {
-			return err
+		if stall > 0 {
+			if sent, err := p.sendFast(msg); sent {
+				return err
+			}
 		}
 		err := p.trySend(msg)
 		if err != ErrFull {
@@ -144,26 +230,83 @@ func (p *Producer) send(ctx context.Context, msg []byte) error {
 }
 
 // sendFast is the SPSC fast path: room known from the cached consumer
-// position, no wrap, no checksum; one copy and one publishing store.
+// position, no wrap, no checksum, no fault guard, nothing held back: the
+// payload, the terminator after it, then the header with a release store
+// (the consumer polls the header itself, so the record arrives in one
+// cache line transfer where it fits one), then the position. Addresses
+// are computed from base once the record is known to lie inside the data
+// area (idx + need ≤ capacity, and the terminator at an 8-aligned index
+// below capacity), without further bounds checks.
 func (p *Producer) sendFast(msg []byte) (bool, error) {
 	n := uint64(len(msg))
-	if p.kind != KindSPSC || p.done || p.shut || p.resv || p.checksum || n > p.maxMsg || p.r.closed.Load() {
+	if !p.fast || p.resv || p.pend || p.done || n > p.maxMsg || p.r.closed.Load() {
 		return false, nil
 	}
 	need := recHeader + align8(n)
 	idx := p.tail & p.mask
-	if p.capacity-idx < need || p.tail+need-p.headCache > p.capacity {
+	if p.capacity-idx < need || p.tail+need+recHeader-p.headCache > p.capacity {
 		return false, nil
 	}
-	rec := p.data[idx : idx+need : idx+need]
-	putHdr(rec, uint32(n), recMessage)
-	copyIn(rec[recHeader:], msg)
+	copyIn(unsafe.Slice((*byte)(unsafe.Add(p.base, idx+recHeader)), n), msg)
+	putHdr(unsafe.Slice((*byte)(unsafe.Add(p.base, (idx+need)&p.mask)), recHeader), 0, recNone)
 	p.tail += need
-	st64(p.prodPos, p.tail)
-	if atomic.LoadUint32(p.dataWaiters) != 0 {
-		return true, p.notify(p.u32(offDataEpoch))
+	st64x2((*uint64)(unsafe.Add(p.base, idx)), hdrWord(uint32(n), recMessage), p.prodPos, p.tail)
+	return true, p.notify(p.dataEpoch)
+}
+
+// mpmcSendFast is the MPMC fast path: the cell at the enqueue position is
+// EMPTY for it. The same steps, in the same order, as trySend's general
+// path (claim, move the position, re-read closed, write, commit, notify),
+// without its call chain; anything else (full, a claimed or recycled
+// cell, corruption, a limit, a Queue, checksums) takes the general path.
+// Once the claim CAS has succeeded it goes through to the commit.
+func (p *Producer) mpmcSendFast(msg []byte) (bool, error) {
+	n := uint64(len(msg))
+	if !p.mfast || p.resv || p.countTasks || p.done || n > p.maxMsg || p.r.closed.Load() || atomic.LoadUint32(p.closedWord) != 0 {
+		return false, nil
 	}
-	return true, nil
+	// The claim loop of mpmcClaim for the cases contention produces: a
+	// lost CAS, or a cell claimed (or recycled) by a producer that has
+	// not moved the position yet, which is helped along. Anything else
+	// (full, corrupt) and a long run of lost races go to the general path.
+	var pos uint64
+	var cell unsafe.Pointer
+	var state *uint64
+	for tries := 0; ; tries++ {
+		if tries == 64 {
+			return false, nil
+		}
+		pos = atomic.LoadUint64(p.prodPos)
+		if pos > posMask {
+			return false, nil
+		}
+		// pos&mask < capacity: the cell and its payload lie in the data area.
+		cell = unsafe.Add(p.base, (pos&p.mask)*p.cellSize)
+		state = (*uint64)(cell)
+		st := atomic.LoadUint64(state)
+		if st == pos<<8|stEmpty {
+			if cas64(state, st, pos<<8|stWriting|uint64(p.slot)) {
+				break
+			}
+			continue
+		}
+		if d := (st >> 8) - pos; d == 0 || d == p.capacity {
+			cas64(p.prodPos, pos, pos+1) // claimed, or already recycled: help
+			continue
+		}
+		return false, nil
+	}
+	cas64(p.prodPos, pos, pos+1)
+	if atomic.LoadUint32(p.closedWord) != 0 {
+		p.mpmcAbort(pos)
+		return true, ErrClosed
+	}
+	put32((*uint32)(unsafe.Add(cell, 8)), uint32(n))
+	copyIn(unsafe.Slice((*byte)(unsafe.Add(cell, cellHeader)), n), msg)
+	if !cas64(state, pos<<8|stWriting|uint64(p.slot), pos<<8|stFull) {
+		return true, errClaimLost
+	}
+	return true, p.notify(p.dataEpoch)
 }
 
 // TrySend is Send without waiting: ErrFull when there is no room.
@@ -206,10 +349,12 @@ func (p *Producer) trySend(msg []byte) error {
 	}
 	off := p.cellOff(pos)
 	put32(p.u32(off+8), uint32(n))
-	if p.checksum {
-		put32(p.u32(off+12), sum(msg))
-	}
 	copyIn(p.mem[off+cellHeader:off+cellHeader+n], msg)
+	if p.checksum {
+		// Of the copy, not of msg: hash/crc32 makes its argument escape,
+		// and msg must not (a caller's stack buffer would move to the heap).
+		put32(p.u32(off+12), sum(p.mem[off+cellHeader:off+cellHeader+n]))
+	}
 	return p.mpmcCommit(pos)
 }
 
@@ -239,10 +384,11 @@ func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			p.spscPublish()
 			return i, err
 		}
-		if need, idx := recHeader+align8(n), p.tail&p.mask; !p.checksum && p.capacity-idx >= need && p.tail+need-p.headCache <= p.capacity {
+		if need, idx := recHeader+align8(n), p.tail&p.mask; !p.checksum && p.capacity-idx >= need && p.tail+need+recHeader-p.headCache <= p.capacity {
 			rec := p.data[idx : idx+need : idx+need]
-			putHdr(rec, uint32(n), recMessage)
 			copyIn(rec[recHeader:], msgs[i])
+			putHdr(p.data[(idx+need)&p.mask:], 0, recNone)
+			p.setHdr(idx, uint32(n), recMessage)
 			p.tail += need
 			i++
 			continue
@@ -337,13 +483,11 @@ func (p *Producer) Commit(m int) (err error) {
 	um := uint64(m)
 	if p.kind == KindSPSC {
 		off := p.resvPos
-		put32(p.u32(off), uint32(m))
-		put32(p.u32(off+4), recMessage)
 		if p.checksum {
 			put32(p.u32(off+8), sum(p.mem[off+recHeaderSum:off+recHeaderSum+um]))
 			put32(p.u32(off+12), 0)
 		}
-		p.tail += p.recHdr + align8(um)
+		p.spscSeal(off, um)
 		return p.spscPublish()
 	}
 	off := p.cellOff(p.resvPos)
@@ -423,10 +567,10 @@ func (p *Producer) finishGuarded(closeRing bool) (err error) {
 
 // ---- SPSC ----
 
-// spscRoom makes room at the tail for a record with an n-byte payload,
-// writing a padding record first if the record would straddle the end, and
-// returns the record's offset in mem. ErrFull if the consumer has not
-// freed enough.
+// spscRoom makes room at the tail for a record with an n-byte payload
+// and the terminator after it, adding a padding record first if the
+// record would straddle the end, and returns the record's offset in mem.
+// ErrFull if the consumer has not freed enough.
 func (p *Producer) spscRoom(n uint64) (uint64, error) {
 	need := p.recHdr + align8(n)
 	idx := p.tail & p.mask
@@ -434,39 +578,71 @@ func (p *Producer) spscRoom(n uint64) (uint64, error) {
 	if p.capacity-idx < need {
 		total = p.capacity - idx + need
 	}
-	if p.tail+total-p.headCache > p.capacity {
+	// The terminator (recHeader bytes after the record) must not
+	// overwrite anything unconsumed either.
+	if p.tail+total+recHeader-p.headCache > p.capacity {
 		h := atomic.LoadUint64(p.r.u64(offConsPos))
 		if h > p.tail || p.tail-h > p.capacity {
 			return 0, errBadHead
 		}
 		p.headCache = h
-		if p.tail+total-h > p.capacity {
+		if p.tail+total+recHeader-h > p.capacity {
 			return 0, ErrFull
 		}
 	}
 	if total != need {
-		off := headerSize + idx
-		put32(p.u32(off), uint32(p.capacity-idx-recHeader))
-		put32(p.u32(off+4), recPadding)
+		// The start of the next lap holds the previous lap's bytes: make
+		// its header empty before the padding that leads there can be
+		// published.
+		putHdr(p.data, 0, recNone)
+		p.setHdr(idx, uint32(p.capacity-idx-recHeader), recPadding)
 		p.tail += p.capacity - idx
 		idx = 0
 	}
 	return headerSize + idx, nil
 }
 
-func (p *Producer) spscWrite(off uint64, msg []byte) {
-	n := uint64(len(msg))
-	put32(p.u32(off), uint32(n))
-	put32(p.u32(off+4), recMessage)
-	if p.checksum {
-		put32(p.u32(off+8), sum(msg))
-		put32(p.u32(off+12), 0)
+// setHdr writes the header of a record at data offset idx: the first one
+// of a publication is held back for spscPublish, later ones are plain
+// stores (published by that first one).
+func (p *Producer) setHdr(idx uint64, n, typ uint32) {
+	if !p.pend {
+		p.pend, p.pendOff, p.pendHdr = true, idx, hdrWord(n, typ)
+		return
 	}
-	copyIn(p.mem[off+p.recHdr:off+p.recHdr+n], msg)
-	p.tail += p.recHdr + align8(n)
+	putHdr(p.data[idx:], n, typ)
 }
 
+// spscSeal ends the record at mem offset off with an n-byte payload in
+// place: the terminator after it, its header, and the tail past it.
+func (p *Producer) spscSeal(off, n uint64) {
+	idx := off - headerSize
+	size := p.recHdr + align8(n)
+	putHdr(p.data[(idx+size)&p.mask:], 0, recNone)
+	p.setHdr(idx, uint32(n), recMessage)
+	p.tail += size
+}
+
+func (p *Producer) spscWrite(off uint64, msg []byte) {
+	n := uint64(len(msg))
+	copyIn(p.mem[off+p.recHdr:off+p.recHdr+n], msg)
+	if p.checksum {
+		// Of the copy, not of msg (see trySend).
+		put32(p.u32(off+8), sum(p.mem[off+p.recHdr:off+p.recHdr+n]))
+		put32(p.u32(off+12), 0)
+	}
+	p.spscSeal(off, n)
+}
+
+// spscPublish publishes what was written since the last publication: the
+// held-back first header (release store; every record and terminator
+// written before it becomes visible with it), then the position, then
+// wakes a sleeping consumer.
 func (p *Producer) spscPublish() error {
+	if p.pend {
+		p.pend = false
+		st64(p.hdrAt(p.pendOff), p.pendHdr)
+	}
 	st64(p.prodPos, p.tail)
 	return p.notify(p.u32(offDataEpoch))
 }
@@ -475,24 +651,7 @@ func (p *Producer) spscPublish() error {
 // proven dead (ErrPeerDead), or ctx is done.
 func (p *Producer) waitRoom(ctx context.Context, n uint64, stall int) error {
 	r := p.r
-	closed := p.closedWord
-	var ready func() bool
-	if p.kind == KindSPSC {
-		need := p.recHdr + align8(n)
-		ready = func() bool {
-			idx := p.tail & p.mask
-			total := need
-			if p.capacity-idx < need {
-				total = p.capacity - idx + need
-			}
-			h := atomic.LoadUint64(r.u64(offConsPos))
-			return h > p.tail || p.tail+total-h <= p.capacity || atomic.LoadUint32(closed) != 0
-		}
-	} else {
-		ready = func() bool {
-			return atomic.LoadUint32(closed) != 0 || p.mpmcRoomVisible()
-		}
-	}
+	ready := func() bool { return p.roomReady(n) }
 	tick := func() (bool, error) {
 		if r.kind == KindMPMC && r.repairDead() {
 			return true, nil

@@ -281,6 +281,7 @@ func (g geometry) flags() uint32 {
 }
 
 func makeRing(m *ringMem, g geometry) *Ring {
+	setupOrder() // before anything is published through the ring
 	r := &Ring{m: m, mem: m.mem, kind: g.kind, capacity: g.capacity, mask: g.capacity - 1,
 		cellSize: g.cellSize, limit: g.limit, maxMsg: g.maxMsg, total: g.total, checksum: g.checksum,
 		recHdr: recHeader}

@@ -17,7 +17,12 @@ import "sync/atomic"
 //	      c.FinishWait(); on a timeout, c.CheckPeers(); try again
 //
 // A message published after PrepareWait registered the caller makes the
-// producer bump and FUTEX_WAKE word, so the sleep cannot miss it. ready is
+// producer bump and FUTEX_WAKE word, so the sleep cannot miss it
+// (PrepareWait issues the waiter's barrier of LAYOUT.md, "Memory order",
+// between registering and its last look; in a process where membarrier(2)
+// is unavailable, a message published in another process at the moment of
+// registration may instead be noticed only at the next wake-up or the
+// sleep's timeout). ready is
 // a hint, as in Receive: the caller may find nothing to take (another
 // consumer was faster, or a hint such as the orphans counter was stale).
 // A caller that finds ready again and again with nothing to take should
@@ -58,6 +63,7 @@ func (c *Consumer) PrepareWait() (word *uint32, val uint32, ready bool, err erro
 	}
 	add32(waitersOf(epoch), 1)
 	st32(needOf(epoch), 1)
+	waiterBarrier()
 	if c.dataReady() {
 		add32(waitersOf(epoch), ^uint32(0))
 		return epoch, val, true, nil
@@ -111,11 +117,12 @@ func (c *Consumer) CheckPeers() (err error) {
 	return nil
 }
 
-// dataReady is the condition waitData sleeps on (keep the two in step).
+// dataReady is the condition waitData sleeps on: whatever tryRecv would
+// not call empty.
 func (c *Consumer) dataReady() bool {
 	closed := atomic.LoadUint32(c.closedWord) != 0
 	if c.kind == KindSPSC {
-		return atomic.LoadUint64(c.prodPos) != c.head || closed
+		return !c.caughtUp() || closed
 	}
 	if c.mpmcDataVisible() {
 		return true
@@ -148,6 +155,7 @@ func (p *Producer) PrepareWait(n int) (word *uint32, val uint32, ready bool, err
 	}
 	add32(waitersOf(epoch), 1)
 	st32(needOf(epoch), 1)
+	waiterBarrier()
 	if p.roomReady(uint64(n)) {
 		add32(waitersOf(epoch), ^uint32(0))
 		return epoch, val, true, nil
@@ -187,7 +195,8 @@ func (p *Producer) CheckPeers(n int) (err error) {
 	return nil
 }
 
-// roomReady is the condition waitRoom sleeps on (keep the two in step).
+// roomReady is the condition waitRoom sleeps on: whatever trySend would
+// not call full (room for the record and the terminator after it).
 func (p *Producer) roomReady(n uint64) bool {
 	closed := atomic.LoadUint32(p.closedWord) != 0
 	if p.kind == KindSPSC {
@@ -198,7 +207,7 @@ func (p *Producer) roomReady(n uint64) bool {
 			total = p.capacity - idx + need
 		}
 		h := atomic.LoadUint64(p.r.u64(offConsPos))
-		return h > p.tail || p.tail+total-h <= p.capacity || closed
+		return h > p.tail || p.tail+total+recHeader-h <= p.capacity || closed
 	}
 	return closed || p.mpmcRoomVisible()
 }

@@ -24,6 +24,10 @@ const DefaultSpin = 50 * time.Microsecond
 // to wake it.
 const LivenessInterval = 200 * time.Millisecond
 
+// shortSleep bounds a sleeper's first sleep after it registers where the
+// process cannot issue the asymmetric barrier (order.go).
+const shortSleep = time.Millisecond
+
 // counters counts the futex system calls a handle makes; the fast path
 // makes none.
 type counters struct {
@@ -75,20 +79,12 @@ func (c *counters) sleep(ctx context.Context, word *uint32, val uint32, max time
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		var returned atomic.Bool
-		stop := context.AfterFunc(ctx, func() {
-			backoff := 20 * time.Microsecond
-			for !returned.Load() {
-				futex.Wake(word, futex.WakeAll)
-				time.Sleep(backoff)
-				if backoff < 10*time.Millisecond {
-					backoff *= 2
-				}
-			}
-		})
+		// Once ctx is done, wake the word (again, with a growing pause,
+		// until the wait has returned): a reusable hook, so that a
+		// sleeping call allocates nothing.
+		w := futex.ArmWakeAll(ctx, word)
 		err = futex.Wait(word, val, max)
-		returned.Store(true)
-		stop()
+		w.Stop()
 		if cerr := ctx.Err(); cerr != nil {
 			return false, cerr
 		}
@@ -117,12 +113,22 @@ func waitersOf(epoch *uint32) *uint32 { return (*uint32)(unsafe.Add(unsafe.Point
 func needOf(epoch *uint32) *uint32    { return (*uint32)(unsafe.Add(unsafe.Pointer(epoch), 8)) }
 
 // notify is the eventcount's signal side, called after a state change was
-// made visible with a sequentially consistent store: it issues FUTEX_WAKE
-// only when a waiter is registered and still asks for a wake. A failed
-// wake is returned (as a *wakeError); the change itself stands.
+// published (a release store, or a CAS): it issues FUTEX_WAKE only when a
+// waiter is registered and still asks for a wake. The waiter's barrier
+// (block, order.go) is what makes a plain load of the waiter count here
+// enough. A failed wake is returned (as a *wakeError); the change itself
+// stands.
 func (c *counters) notify(epoch *uint32) error {
+	if atomic.LoadUint32(waitersOf(epoch)) == 0 {
+		return nil // the common case, inlined into the publishing paths
+	}
+	return c.wakeWaiter(epoch)
+}
+
+// wakeWaiter is notify's rest, once a waiter is registered.
+func (c *counters) wakeWaiter(epoch *uint32) error {
 	need := needOf(epoch)
-	if atomic.LoadUint32(waitersOf(epoch)) != 0 && atomic.LoadUint32(need) != 0 && swap32(need, 0) != 0 {
+	if atomic.LoadUint32(need) != 0 && swap32(need, 0) != 0 {
 		add32(epoch, 1)
 		c.wakes++
 		return wakeAll(epoch)
@@ -204,11 +210,25 @@ func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch
 		ep := atomic.LoadUint32(epoch)
 		add32(waiters, 1)
 		st32(need, 1)
+		barrier := waiterBarrier()
 		if ready() {
 			add32(waiters, ^uint32(0))
 			return nil
 		}
-		timedOut, err := c.sleep(ctx, epoch, ep, LivenessInterval)
+		var timedOut bool
+		var err error
+		if barrier {
+			timedOut, err = c.sleep(ctx, epoch, ep, LivenessInterval)
+		} else {
+			// No barrier: a publisher using release stores may have
+			// missed our registration while its publication was still
+			// on its way; look again after shortSleep, then sleep on
+			// (still registered).
+			timedOut, err = c.sleep(ctx, epoch, ep, shortSleep)
+			if err == nil && timedOut && !ready() {
+				timedOut, err = c.sleep(ctx, epoch, ep, LivenessInterval-shortSleep)
+			}
+		}
 		add32(waiters, ^uint32(0))
 		if err != nil {
 			return err

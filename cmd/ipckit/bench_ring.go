@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/ipckit/ipckit/mmapring"
 )
@@ -18,7 +19,35 @@ type ringConn struct {
 
 var bg = context.Background()
 
-func (r *ringConn) send(b []byte) error           { return r.p.Send(bg, b) }
+func (r *ringConn) send(b []byte) error { return r.p.Send(bg, b) }
+
+// sendFor and recvAll are sendFor's and the sink's loops with the ring's
+// Send and Receive called directly, as a program would, rather than through
+// the conn interface (the C row calls mmr_send and mmr_recv directly too).
+func (r *ringConn) sendFor(msg []byte, start time.Time, d time.Duration) int {
+	n := 0
+	for {
+		for i := 0; i < 64; i++ {
+			if r.p.Send(bg, msg) != nil {
+				return n
+			}
+			n++
+		}
+		if time.Since(start) >= d {
+			return n
+		}
+	}
+}
+
+func (r *ringConn) recvAll(buf []byte) int {
+	n := 0
+	for {
+		if _, err := r.c.Receive(bg, buf); err != nil {
+			return n
+		}
+		n++
+	}
+}
 func (r *ringConn) recv(b []byte) (int, error)    { return r.c.Receive(bg, b) }
 func (r *ringConn) sendBatch(msgs [][]byte) error { _, err := r.p.SendBatch(bg, msgs); return err }
 func (r *ringConn) closeSend() error              { return r.p.Close() }
@@ -63,11 +92,15 @@ func ringEnds(out, in *mmapring.Ring, mode string) (*ringConn, error) {
 
 func ringSetup(kind mmapring.Kind) func(int, string) (conn, []*os.File, []string, func(), error) {
 	return func(size int, mode string) (conn, []*os.File, []string, func(), error) {
-		out, err := mmapring.New(ringConfig(kind, size))
+		cfg := ringConfig(kind, size)
+		// "checksum": every record carries a CRC32C (Config.Checksum);
+		// the child learns it from the ring's header.
+		cfg.Checksum = mode == "checksum"
+		out, err := mmapring.New(cfg)
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		in, err := mmapring.New(ringConfig(kind, size))
+		in, err := mmapring.New(cfg)
 		if err != nil {
 			out.Close()
 			return nil, nil, nil, nil, err

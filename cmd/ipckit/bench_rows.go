@@ -16,9 +16,16 @@ import (
 var transports = []*transport{
 	{name: nameSPSC, short: "SPSC", setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"},
 	{name: nameSPSCBatch, tputOnly: true, batch: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "spin"},
+	{name: nameSPSCCRC, short: "SPSC CRC32C", setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "checksum"},
 	{name: nameSPSCSleep, rttOnly: true, setup: ringSetup(mmapring.KindSPSC), open: ringOpen, mode: "sleep"},
 	{name: nameMPMC, short: "MPMC", setup: ringSetup(mmapring.KindMPMC), open: ringOpen, mode: "spin"},
-	{name: nameCRing, short: "C ring", tput: cTput, rtt: cRTT},
+	{name: nameCRing, short: "C ring", tput: cTput(mmapring.KindSPSC), rtt: cRTT(mmapring.KindSPSC)},
+	{name: nameCMPMC, short: "C MPMC", tput: cTput(mmapring.KindMPMC), rtt: cRTT(mmapring.KindMPMC)},
+	{name: nameMPMC2, tputOnly: true, tput: pcTput(2, "go"), sizeOK: pcSizeOK(2)},
+	{name: nameCMPMC2, tputOnly: true, tput: pcTput(2, "c"), sizeOK: pcSizeOK(2)},
+	{name: nameMPMC4, tputOnly: true, tput: pcTput(4, "go"), sizeOK: pcSizeOK(4)},
+	{name: nameCMPMC4, tputOnly: true, tput: pcTput(4, "c"), sizeOK: pcSizeOK(4)},
+	{name: nameCppSPSC, short: "C++ SPSC", tputOnly: true, tput: cppTput},
 	{name: namePipe, short: "pipe", setup: pipeSetup, open: pipeOpen},
 	{name: nameSock, short: "socketpair", setup: sockSetup, open: sockOpen},
 	{name: nameSysV, short: "SysV msg", setup: sysvSetup, open: sysvOpen, sizeOK: sysvSizeOK},
@@ -41,8 +48,15 @@ const (
 	nameSPSC      = "mmapring SPSC"
 	nameSPSCBatch = "mmapring SPSC SendBatch(32)"
 	nameSPSCSleep = "mmapring SPSC no-spin (sleeping)"
+	nameSPSCCRC   = "mmapring SPSC Checksum (CRC32C)"
 	nameMPMC      = "mmapring MPMC"
 	nameCRing     = "C ring (mmapring.h)"
+	nameCMPMC     = "C MPMC (mmapring.h)"
+	nameMPMC2     = "mmapring MPMC 2×2 procs"
+	nameCMPMC2    = "C MPMC (mmapring.h) 2×2 procs"
+	nameMPMC4     = "mmapring MPMC 4×4 procs"
+	nameCMPMC4    = "C MPMC (mmapring.h) 4×4 procs"
+	nameCppSPSC   = "C++ SPSC queue (2 threads, 1 process)"
 	namePipe      = "pipe"
 	nameSock      = "unix socketpair"
 	nameSysV      = "SysV msg queue"
@@ -71,6 +85,10 @@ var benchTargets = []benchTarget{
 	{desc: "SPSC RTT p50 ≤ 2× raw cache-line ping-pong", a: nameSPSC, b: nameRawLine, rtt: true, want: 2, size: 64},
 	{desc: "sleeping SPSC wake-up RTT p50 ≤ 1.3× raw futex ping-pong", a: nameSPSCSleep, b: nameRawFutex, rtt: true, want: 1.3, size: 64},
 	{desc: "SPSC MB/s ≥ 0.9× C ring (copy-bound)", a: nameSPSC, b: nameCRing, want: 0.9, size: 65536},
+	{desc: "SPSC MB/s ≥ 0.9× C ring (copy-bound)", a: nameSPSC, b: nameCRing, want: 0.9, size: 1 << 20},
+	{desc: "SPSC SendBatch(32) ≥ 1× a C++ SPSC queue between two threads (moonshot)", a: nameSPSCBatch, b: nameCppSPSC, want: 1, size: 64},
+	{desc: "MPMC throughput ≥ 0.8× C MPMC (1×1)", a: nameMPMC, b: nameCMPMC, want: 0.8, size: 64},
+	{desc: "MPMC throughput ≥ 0.8× C MPMC (2×2 processes)", a: nameMPMC2, b: nameCMPMC2, want: 0.8, size: 64},
 	{desc: "shmheap Vector.Append ≥ 100× Python Manager list.append (ops/s, 4 processes)", a: nameHeapAppend, b: namePyAppend, want: 100, size: 64},
 	{desc: "shmheap Namespace Set/Get (Raw) ≥ 100× Python Manager Namespace set (ops/s, 4 processes)", a: nameHeapNSRaw, b: namePyNSSet, want: 100, size: 64},
 }

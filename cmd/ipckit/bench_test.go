@@ -83,6 +83,12 @@ func TestBenchCLI(t *testing.T) {
 			t.Errorf("%d targets, want %d", len(doc.Targets), len(benchTargets))
 		}
 		for _, tg := range doc.Targets {
+			if tg.Size != 64 && tg.Size != 65536 {
+				if tg.Status != "not run" {
+					t.Errorf("target %q at %d (a size not measured): %s", tg.Target, tg.Size, tg.Status)
+				}
+				continue
+			}
 			switch tg.Status {
 			case "met", "missed":
 				if tg.Ratio == nil || (tg.Status == "met") != ((tg.AtMost && *tg.Ratio <= tg.Want) || (!tg.AtMost && *tg.Ratio >= tg.Want)) {

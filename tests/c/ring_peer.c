@@ -11,7 +11,8 @@
  *
  * and the modes of the Go tests' peer harness (mmapring/peer_test.go), with
  * the same arguments and output: recv-all, send, attach, open, hold-reserve,
- * hold-peek.
+ * hold-peek, reserve-abort; and, as there, IPCKIT_TEST_NO_MEMBARRIER=1 makes
+ * membarrier(2) fail first (and "nobarrier" is printed once attached).
  *
  * Message format (shared with the Go tests, native byte order): u64 seq (ID<<32 | i), a
  * xorshift payload derived from seq, and the CRC-32 (IEEE) of everything
@@ -131,6 +132,23 @@ static int deny_futex_wake(void) {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return -1;
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
+
+/* Make membarrier(2) fail with ENOSYS, as on a kernel without it. */
+static int deny_membarrier(void) {
+#ifdef SYS_membarrier
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+#else
+	return 0; /* no membarrier system call at all */
+#endif
+}
 #endif
 
 /* Nanoseconds left until deadline (never negative). */
@@ -221,6 +239,17 @@ static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv)
 		printf("held\n");
 		for (;;) pause();
 	}
+	if (!strcmp(mode, "reserve-abort")) {
+		mmr_producer p;
+		if ((rc = mmr_producer_open(&p, r))) { printf("%s\n", status(rc)); return 0; }
+		void *b = NULL;
+		const char *st = "done";
+		rc = mmr_reserve(&p, strtoull(argv[4], NULL, 10), &b, left_ns(deadline));
+		if (rc || (rc = mmr_abort(&p))) st = status(rc);
+		mmr_producer_close(&p);
+		printf("%s\n", st);
+		return 0;
+	}
 	if (!strcmp(mode, "hold-peek")) {
 		mmr_consumer c;
 		if ((rc = mmr_consumer_open(&c, r))) { printf("%s\n", status(rc)); return 1; }
@@ -238,11 +267,25 @@ static int harness(const char *mode, mmr_ring *r, int rc, int argc, char **argv)
 int main(int argc, char **argv) {
 	if (argc < 3) { fprintf(stderr, "usage\n"); return 2; }
 	crc_init();
+	const char *nb = getenv("IPCKIT_TEST_NO_MEMBARRIER");
+	int deny_barrier = nb && !strcmp(nb, "1");
+	if (deny_barrier) {
+#ifdef HAVE_SECCOMP
+		if (deny_membarrier()) { printf("err seccomp: %s\n", strerror(errno)); return 0; }
+#else
+		printf("err seccomp: no <linux/seccomp.h>\n");
+		return 0;
+#endif
+	}
 	int fd = atoi(argv[2]);
 	long long len = mmr_map_size(fd);
 	void *m = len > 0 ? mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
 	mmr_ring r;
 	int rc = m == MAP_FAILED ? MMR_ECORRUPT : mmr_attach(&r, m, (size_t)len);
+	if (!rc && deny_barrier) {
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		printf("%s\n", atomic_load(&mmr__order) == 2 ? "nobarrier" : "barrier");
+	}
 	if (strcmp(argv[1], "produce") && strcmp(argv[1], "consume") && strcmp(argv[1], "drain"))
 		return harness(argv[1], &r, rc, argc, argv);
 	if (rc) { fprintf(stderr, "attach: %d\n", rc); return 1; }
