@@ -36,9 +36,11 @@ func TestPoolMapAllocs(t *testing.T) {
 	})
 	perTask := allocs / n
 	t.Logf("%.0f allocations per Map of %d tasks (%.4f per task), %d CPUs", allocs, n, perTask, runtime.NumCPU())
-	// Waiting for a result sleeps on a futex with a cancellable context,
-	// which costs an allocation per sleep; everything else is per call.
-	if perTask > 0.02 {
-		t.Fatalf("%.4f allocations per task, want well under one per chunk", perTask)
+	// Sending, receiving and sleeping with a cancellable context allocate
+	// nothing (the rings' waits use a reusable context hook), so a Map
+	// allocates a fixed handful (its result slice and per-call state),
+	// however many tasks it carries.
+	if allocs > 16 {
+		t.Fatalf("%.0f allocations per Map of %d tasks, want at most 16 (a fixed number per call, none per task)", allocs, n)
 	}
 }
