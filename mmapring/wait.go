@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/atomicx"
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
@@ -43,16 +44,21 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 	}
 	// A first burst without reading the clock: most waits between awake
 	// peers end within it, and time.Now costs more than a cache miss.
+	// Each round pauses (atomicx.Pause): a loop of bare loads takes the
+	// line the other side is about to write away from it on every round,
+	// and starves a sibling hardware thread that may be that other side.
 	for i := 0; i < 512; i++ {
 		if cond() {
 			return true
 		}
+		atomicx.Pause()
 	}
 	start := time.Now()
 	for i := 1; ; i++ {
 		if cond() {
 			return true
 		}
+		atomicx.Pause()
 		if i&63 == 0 && time.Since(start) > d {
 			return false
 		}
