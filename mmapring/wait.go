@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -209,6 +210,17 @@ func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch
 	if spinUntil(spin, ready) {
 		return nil
 	}
+	// About to sleep in a system call: pass through the Go scheduler
+	// first (with nothing else runnable it returns at once). A goroutine
+	// that kept its P on one scheduling tick for 10 ms (forcePreemptNS) is
+	// found in the system call by sysmon, which then takes the P away
+	// (handoffp, waking another thread) and, having done so, polls every
+	// 20 µs for the next milliseconds; a sender or receiver that never
+	// blocks for long is always on one tick, and on a host with more
+	// runnable threads than CPUs those wake-ups preempt the ring's peers
+	// (2×2 processes on 2 CPUs: ~1000 sysmon wake-ups per second per
+	// process). A new tick per sleep costs far less than the sleep.
+	runtime.Gosched()
 	for {
 		if r.closed.Load() {
 			return ErrClosed
