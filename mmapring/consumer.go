@@ -43,6 +43,7 @@ type Consumer struct {
 	spaceEpoch   *uint32
 	data         []byte
 	prodPos      *uint64
+	consPos      *uint64
 	spaceWaiters *uint32
 	closedWord   *uint32
 
@@ -98,6 +99,7 @@ func (r *Ring) newConsumerGuarded(m *ringMem) (c *Consumer, err error) {
 		spaceWaiters: r.u32(offSpaceWaiters), closedWord: r.u32(offClosed)}
 	c.base = unsafe.Pointer(unsafe.SliceData(c.data))
 	c.spaceEpoch = r.u32(offSpaceEpoch)
+	c.consPos = r.u64(offConsPos)
 	c.fast = r.kind == KindSPSC && !r.checksum && !r.m.guard
 	c.mfast = r.kind == KindMPMC && !r.checksum && !r.m.guard
 	c.cellSize = r.cellSize
@@ -147,7 +149,20 @@ func (c *Consumer) u32(off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&c.
 // publishing its position and before returning takes that message with
 // it.
 func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
-	if n, ok := c.recvFast(buf); ok {
+	if c.mfast {
+		// Each fast path is called only for its kind of ring (a call that
+		// returns at its first test still costs a call).
+		if n, ok, err := c.mpmcRecvFast(buf); ok {
+			return n, err
+		}
+		// Nothing committed yet: watch the cell at the dequeue position
+		// for a short while, as the SPSC path below watches its header.
+		if c.spin > 0 && c.mpmcAwait() {
+			if n, ok, err := c.mpmcRecvFast(buf); ok {
+				return n, err
+			}
+		}
+	} else if n, ok := c.recvFast(buf); ok {
 		return n, nil
 	}
 	if c.fast && c.spin > 0 && !c.peeked && !c.done {
@@ -165,9 +180,6 @@ func (c *Consumer) Receive(ctx context.Context, buf []byte) (int, error) {
 			}
 		}
 	}
-	if n, ok, err := c.mpmcRecvFast(buf); ok {
-		return n, err
-	}
 	if c.guarded {
 		return c.recvGuarded(ctx, buf)
 	}
@@ -182,7 +194,13 @@ func (c *Consumer) recvGuarded(ctx context.Context, buf []byte) (n int, err erro
 func (c *Consumer) recv(ctx context.Context, buf []byte) (int, error) {
 	for stall := 0; ; stall++ {
 		if stall > 0 {
-			if n, ok := c.recvFast(buf); ok {
+			// Woken with something ready: the fast path first, as on a
+			// call that found the message at once.
+			if c.mfast {
+				if n, ok, err := c.mpmcRecvFast(buf); ok {
+					return n, err
+				}
+			} else if n, ok := c.recvFast(buf); ok {
 				return n, nil
 			}
 		}
@@ -236,7 +254,7 @@ func (c *Consumer) mpmcRecvFast(buf []byte) (int, bool, error) {
 	// moved the position yet, which is helped along. Anything else
 	// (empty, skipped, corrupt, a message that does not fit buf) and a
 	// long run of lost races go to the general path.
-	deq := c.r.u64(offConsPos)
+	deq := c.consPos
 	var pos, l uint64
 	var cell unsafe.Pointer
 	var state *uint64
@@ -284,6 +302,27 @@ func (c *Consumer) mpmcRecvFast(buf []byte) (int, bool, error) {
 		}
 	}
 	return k, true, err
+}
+
+// mpmcAwait watches the cell at the dequeue position for a few hundred
+// loads (well under DefaultSpin, without reading the clock) and reports
+// whether it may hold something to take (mpmcDataVisible's condition), so
+// that a message committed meanwhile is taken by the fast path without the
+// general path's calls and wait set-up. It only loads: pos&mask indexes a
+// cell inside the data area whatever pos holds.
+func (c *Consumer) mpmcAwait() bool {
+	if c.peeked || c.done {
+		return false
+	}
+	for i := 0; i < 256; i++ {
+		pos := atomic.LoadUint64(c.consPos)
+		st := atomic.LoadUint64((*uint64)(unsafe.Add(c.base, (pos&c.mask)*c.cellSize)))
+		if d := int64((st >> 8) - pos); d > 0 || d == 0 && st&0xff != stEmpty && st&0xc0 != stWriting {
+			return true
+		}
+		atomicx.Pause()
+	}
+	return false
 }
 
 // hdrAt returns the header word of the record at data offset idx.

@@ -195,11 +195,23 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 			return p.notify(p.dataEpoch)
 		}
 	}
-	if sent, err := p.sendFast(msg); sent {
-		return err
-	}
-	if sent, err := p.mpmcSendFast(msg); sent {
-		return err
+	// Each fast path is called only for the kind of ring it serves: a call
+	// that returns at its first test still costs a call.
+	if p.fast {
+		if sent, err := p.sendFast(msg); sent {
+			return err
+		}
+	} else if p.mfast {
+		if sent, err := p.mpmcSendFast(msg); sent {
+			return err
+		}
+		// No room yet: watch the cell at the enqueue position for a
+		// short while before the general path's wait.
+		if p.spin > 0 && p.mpmcAwait(uint64(len(msg))) {
+			if sent, err := p.mpmcSendFast(msg); sent {
+				return err
+			}
+		}
 	}
 	if p.guarded {
 		return p.sendGuarded(ctx, msg)
@@ -215,8 +227,16 @@ func (p *Producer) sendGuarded(ctx context.Context, msg []byte) (err error) {
 func (p *Producer) send(ctx context.Context, msg []byte) error {
 	for stall := 0; ; stall++ {
 		if stall > 0 {
-			if sent, err := p.sendFast(msg); sent {
-				return err
+			// Woken with room: the fast path first, as on a call that
+			// found room at once.
+			if p.fast {
+				if sent, err := p.sendFast(msg); sent {
+					return err
+				}
+			} else if p.mfast {
+				if sent, err := p.mpmcSendFast(msg); sent {
+					return err
+				}
 			}
 		}
 		err := p.trySend(msg)
@@ -307,6 +327,28 @@ func (p *Producer) mpmcSendFast(msg []byte) (bool, error) {
 		return true, errClaimLost
 	}
 	return true, p.notify(p.dataEpoch)
+}
+
+// mpmcAwait watches the cell at the enqueue position for a few hundred
+// loads (well under DefaultSpin, without reading the clock) and reports
+// whether it may have room for a message of n bytes (mpmcRoomVisible's
+// condition on a ring without a limit, which mpmcSendFast requires), so
+// that a cell freed meanwhile is claimed by the fast path without the
+// general path's calls and wait set-up. It only loads: pos&mask indexes a
+// cell inside the data area whatever pos holds.
+func (p *Producer) mpmcAwait(n uint64) bool {
+	if p.resv || p.countTasks || p.done || n > p.maxMsg {
+		return false
+	}
+	for i := 0; i < 256; i++ {
+		pos := atomic.LoadUint64(p.prodPos)
+		st := atomic.LoadUint64((*uint64)(unsafe.Add(p.base, (pos&p.mask)*p.cellSize)))
+		if int64((st>>8)-pos) >= 0 {
+			return true
+		}
+		atomicx.Pause()
+	}
+	return false
 }
 
 // TrySend is Send without waiting: ErrFull when there is no room.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipckit/ipckit/internal/atomicx"
 	"github.com/ipckit/ipckit/internal/futex"
 )
 
@@ -43,16 +45,21 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 	}
 	// A first burst without reading the clock: most waits between awake
 	// peers end within it, and time.Now costs more than a cache miss.
+	// Each round pauses (atomicx.Pause): a loop of bare loads takes the
+	// line the other side is about to write away from it on every round,
+	// and starves a sibling hardware thread that may be that other side.
 	for i := 0; i < 512; i++ {
 		if cond() {
 			return true
 		}
+		atomicx.Pause()
 	}
 	start := time.Now()
 	for i := 1; ; i++ {
 		if cond() {
 			return true
 		}
+		atomicx.Pause()
 		if i&63 == 0 && time.Since(start) > d {
 			return false
 		}
@@ -203,6 +210,17 @@ func (c *counters) block(ctx context.Context, r *Ring, spin time.Duration, epoch
 	if spinUntil(spin, ready) {
 		return nil
 	}
+	// About to sleep in a system call: pass through the Go scheduler
+	// first (with nothing else runnable it returns at once). A goroutine
+	// that kept its P on one scheduling tick for 10 ms (forcePreemptNS) is
+	// found in the system call by sysmon, which then takes the P away
+	// (handoffp, waking another thread) and, having done so, polls every
+	// 20 µs for the next milliseconds; a sender or receiver that never
+	// blocks for long is always on one tick, and on a host with more
+	// runnable threads than CPUs those wake-ups preempt the ring's peers
+	// (2×2 processes on 2 CPUs: ~1000 sysmon wake-ups per second per
+	// process). A new tick per sleep costs far less than the sleep.
+	runtime.Gosched()
 	for {
 		if r.closed.Load() {
 			return ErrClosed

@@ -148,7 +148,7 @@ func testBadInput(t *testing.T, bin string) {
 		{[]string{"bench", "-json", "-csv"}, "choose one"},
 		{[]string{"bench", "-quick", "-long"}, "choose one"},
 		{[]string{"bench", "-only", "pipe", "-baseline", "spsc"}, `"spsc" is not among the rows run`},
-		{[]string{"bench", "-baseline", "mmapring", "-quick"}, "matches 10 rows"},
+		{[]string{"bench", "-baseline", "mmapring", "-quick"}, "matches 11 rows"},
 		{[]string{"bench", "-svg", "/nonexistent/dir/x.svg", "-quick"}, "-svg"},
 	}
 	for _, c := range cases {
