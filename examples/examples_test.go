@@ -5,12 +5,16 @@
 package examples
 
 import (
-	"context"
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,16 +62,95 @@ func TestExamples(t *testing.T) {
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("go build ./examples/%s: %v\n%s", dir, err, out)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
 			cmd := testenv.Command(exe)
-			cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+			var out lockedBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			// Its own process group, so that a program that does not
+			// finish can be dumped (SIGQUIT: every Go process in the
+			// group prints its goroutines) and killed with its children.
+			// WaitDelay: a process outside the group (proc's resource
+			// tracker is detached) may hold the output pipe open.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.WaitDelay = 5 * time.Second
 			start := time.Now()
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("examples/%s: %v\n%s", dir, err, out)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
 			}
-			t.Logf("examples/%s ran in %v:\n%s", dir, time.Since(start).Round(time.Millisecond), out)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(exampleLimit):
+				procs := groupReport(cmd.Process.Pid)
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT)
+				time.Sleep(3 * time.Second)
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+				t.Fatalf("examples/%s did not finish in %v; its process group then:\n%s\noutput (ending with the goroutine dumps SIGQUIT asked for):\n%s",
+					dir, exampleLimit, procs, out.String())
+			}
+			if err != nil {
+				t.Fatalf("examples/%s: %v\n%s", dir, err, out.String())
+			}
+			t.Logf("examples/%s ran in %v:\n%s", dir, time.Since(start).Round(time.Millisecond), out.String())
 		})
 	}
+}
+
+// exampleLimit bounds one program's run (they take about 1 s natively,
+// a few under emulation).
+const exampleLimit = 60 * time.Second
+
+// lockedBuffer collects a program's output; Wait's copying goroutine and
+// the test read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// groupReport lists the processes of process group pgid: pid, state, the
+// kernel function each sleeps in, and its command line.
+func groupReport(pgid int) string {
+	ents, _ := os.ReadDir("/proc")
+	var b strings.Builder
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		fmt.Fprintf(&b, "  pid %d ppid %s state %s wchan %s: %s\n", pid, f[1], f[0], wchan,
+			strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
+	}
+	if b.Len() == 0 {
+		return "  (no process left)\n"
+	}
+	return b.String()
 }
