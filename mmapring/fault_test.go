@@ -209,8 +209,23 @@ func TestFaultPositionOutOfRange(t *testing.T) {
 }
 
 // TestFaultCorruptHeader: every header mutation is refused by every peer.
+// The peers run up to eight at a time (a Go peer under -race takes about
+// half a second to start).
 func TestFaultCorruptHeader(t *testing.T) {
 	forEachPeer(t, func(t *testing.T, pk peerKind) {
+		type job struct {
+			kind       Kind
+			name, want string
+			p          *peerProc
+		}
+		var running []job
+		collect := func() {
+			j := running[0]
+			running = running[1:]
+			if got := j.p.all(guard); len(got) != 1 || got[0] != j.want {
+				t.Errorf("%v header with %s: %q, want %s", j.kind, j.name, got, j.want)
+			}
+		}
 		for _, kind := range []Kind{KindSPSC, KindMPMC} {
 			good := newRing(t, Config{Kind: kind, Capacity: 256, CellSize: 32})
 			for name, fn := range headerMutations {
@@ -226,12 +241,15 @@ func TestFaultCorruptHeader(t *testing.T) {
 				if name == "notready" {
 					want = "notready"
 				}
-				got := startPeer(t, pk, f, "open").all(guard)
+				running = append(running, job{kind, name, want, startPeer(t, pk, f, "open")})
 				f.Close()
-				if len(got) != 1 || got[0] != want {
-					t.Errorf("%v header with %s: %q, want %s", kind, name, got, want)
+				if len(running) == 8 {
+					collect()
 				}
 			}
+		}
+		for len(running) > 0 {
+			collect()
 		}
 	})
 }
