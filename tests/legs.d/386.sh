@@ -73,6 +73,10 @@ case $mode in
       echo "FAIL: 386 leg: cannot prepare the runtime overlay that qemu-i386 needs" >&2
       exit 1
     }
+    # Tests that build Go programs themselves (examples/, the CLI, the
+    # kill-point victims) run those under qemu-i386 too: every go command
+    # they start gets the overlay through GOFLAGS.
+    export GOFLAGS="-overlay=$overlay${GOFLAGS:+ $GOFLAGS}"
     label="386 (EMULATED under qemu-i386-static: the kernel refuses i386 binaries)"
     ;;
   *)
