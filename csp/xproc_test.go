@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipckit/ipckit/csp"
+	"github.com/ipckit/ipckit/internal/testenv"
 	"github.com/ipckit/ipckit/mmapring"
 	"github.com/ipckit/ipckit/proc"
 )
@@ -456,7 +457,7 @@ func init() {
 	proc.Register("csp-send-late", func(ctx context.Context, c *proc.Child) error {
 		time.Sleep(1500 * time.Millisecond)
 		var err error
-		onNewThread(func() {
+		testenv.OnNewThread(func() {
 			var w *csp.Writer[point]
 			if w, err = csp.WriterOf[point](c, 0); err != nil {
 				return

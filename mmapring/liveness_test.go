@@ -7,12 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ipckit/ipckit/internal/testenv"
 )
@@ -25,7 +21,7 @@ func init() {
 func lateGoPeer(args []string) int {
 	time.Sleep(1500 * time.Millisecond)
 	var detach func()
-	onNewThread(func() {
+	testenv.OnNewThread(func() {
 		r, err := ringFromFD(int(atoi(args[0])))
 		if err == nil {
 			if args[1] == "producer" {
@@ -52,37 +48,6 @@ func lateGoPeer(args []string) int {
 	bufio.NewReader(os.Stdin).ReadString(0) // until EOF
 	detach()
 	return 0
-}
-
-// onNewThread runs f on an OS thread created after the call began, locked
-// to it.
-func onNewThread(f func()) {
-	old := map[int]bool{}
-	if ents, err := os.ReadDir("/proc/self/task"); err == nil {
-		for _, e := range ents {
-			if tid, err := strconv.Atoi(e.Name()); err == nil {
-				old[tid] = true
-			}
-		}
-	}
-	release := make(chan struct{})
-	defer close(release)
-	for {
-		ran := make(chan bool)
-		go func() {
-			runtime.LockOSThread() // the thread ends with the goroutine
-			if old[unix.Gettid()] {
-				ran <- false // keep this thread busy: the next goroutine needs another
-				<-release
-				return
-			}
-			defer func() { ran <- true }()
-			f()
-		}()
-		if <-ran {
-			return
-		}
-	}
 }
 
 // TestPeerOnLateThread: a peer that takes its role (and so looks up its
