@@ -1,89 +1,31 @@
 package mmapring
 
 import (
-	"bytes"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ipckit/ipckit/internal/procstat"
 )
 
 // Peer liveness. Every handle holds a slot of the header's peer table:
 // ident = pid<<32 | (start time & 0xffffffff), where the start time is
 // field 22 of /proc/PID/stat (clock ticks since boot). A process is proven
 // dead when /proc/PID/stat is gone, shows a zombie (Z) or dead (X) state,
-// or shows a start time more than startTolerance ticks away (the pid was
+// or shows a start time more than procstat.Tolerance ticks away (the pid was
 // reused). A start time of 0
 // in a slot means "unknown" (a C peer that did not look it up): then only
 // the pid is compared. Pids are compared in this process's pid namespace,
 // so every peer must share it.
 
-var (
-	selfOnce  sync.Once
-	selfIdent uint64
-)
-
-// myIdent is this process's ident as other processes see it. Its start
-// time is read from /proc/PID/task/PID/stat (the main thread's, which is
-// the process's): qemu-user answers /proc/self/stat and /proc/PID/stat
-// itself when a guest reads its own, with the calling thread's start time,
-// which would make other processes take this one for a newer process that
-// reused its pid (docs/ABI.md §10).
-func myIdent() uint64 {
-	selfOnce.Do(func() {
-		pid := os.Getpid()
-		p := strconv.Itoa(pid)
-		st, _, _ := statFile("/proc/"+p+"/task/"+p+"/stat", pid)
-		if st == 0 {
-			st, _, _ = procStat(pid)
-		}
-		selfIdent = uint64(uint32(pid))<<32 | (st & 0xffffffff)
-	})
-	return selfIdent
-}
-
-// procStat returns the start time of pid and whether it is running
-// (neither gone, zombie nor dead). ok is false when /proc could not be
-// read for another reason than the process's absence.
-func procStat(pid int) (start uint64, alive bool, ok bool) {
-	return statFile("/proc/"+strconv.Itoa(pid)+"/stat", pid)
-}
-
-// statFile is procStat reading the stat file at path.
-func statFile(path string, pid int) (start uint64, alive bool, ok bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return 0, false, true
-		}
-		// No /proc: fall back to kill(pid, 0).
-		kerr := unix.Kill(pid, 0)
-		return 0, kerr == nil || kerr == unix.EPERM, false
-	}
-	// The command name is in parentheses and may contain anything; fields
-	// resume after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, true, false
-	}
-	fields := bytes.Fields(b[i+2:])
-	// fields[0] is field 3 (state); start time is field 22 → fields[19].
-	if len(fields) < 20 {
-		return 0, true, false
-	}
-	state := fields[0]
-	if len(state) == 1 && (state[0] == 'Z' || state[0] == 'X' || state[0] == 'x') {
-		return 0, false, true
-	}
-	st, err := strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
-		return 0, true, false
-	}
-	return st, true, true
-}
+// myIdent is this process's ident as other processes see it (its start
+// time: procstat.SelfStart, which reads the main thread's stat file, as
+// qemu-user would otherwise answer with the calling thread's).
+// It is computed once.
+var myIdent = sync.OnceValue(func() uint64 {
+	return uint64(uint32(os.Getpid()))<<32 | (procstat.SelfStart() & 0xffffffff)
+})
 
 // identAlive reports whether the process named by a peer-table ident is
 // alive. It errs on the side of "alive": only proven death returns false.
@@ -95,27 +37,15 @@ func identAlive(ident uint64) bool {
 	if ident == myIdent() {
 		return true
 	}
-	start, alive, ok := procStat(pid)
+	start, alive, ok := procstat.Stat(pid)
 	if !alive {
 		return false
 	}
 	want := uint32(ident)
-	if ok && want != 0 && start != 0 && !startClose(uint32(start), want) {
+	if ok && want != 0 && start != 0 && !procstat.SameStart(uint32(start), want) {
 		return false // pid reused by a younger process
 	}
 	return true
-}
-
-// startTolerance is how far (in clock ticks, usually 1/100 s) a recorded
-// start time may be from the one /proc shows and still name the same
-// process. qemu-user reports a guest's own start time a few ticks later
-// than the kernel does; a pid reused within a second would need the whole
-// pid space to cycle in that second.
-const startTolerance = 100
-
-func startClose(a, b uint32) bool {
-	d := int32(a - b)
-	return d >= -startTolerance && d <= startTolerance
 }
 
 func (r *Ring) peerIdent(slot int) *uint64 { return r.u64(offPeers + uint64(slot)*peerSize) }

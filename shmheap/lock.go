@@ -1,11 +1,8 @@
 package shmheap
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +13,8 @@ import (
 	"github.com/ipckit/ipckit/internal/futex"
 	"github.com/ipckit/ipckit/posix"
 	"github.com/ipckit/ipckit/semaphore"
+
+	"github.com/ipckit/ipckit/internal/procstat"
 )
 
 // The pid lock: ipckit's crash-safe lock, used for every object and, where
@@ -68,46 +67,13 @@ func self() (pid, start uint32) {
 	}
 	selfOnce.Do(func() {
 		selfPID = uint32(os.Getpid())
-		st, _, _ := procStat(int(selfPID))
-		selfStart = uint32(st)
+		// The main thread's start time, as other processes see it
+		// (procstat.SelfStart: qemu-user would answer /proc/self/stat
+		// with the calling thread's).
+		selfStart = uint32(procstat.SelfStart())
 	})
 	return selfPID, selfStart
 }
-
-// procStat returns the start time of pid and whether it is running
-// (neither gone, a zombie nor dead). ok is false when /proc could not be
-// read for another reason than the process's absence.
-func procStat(pid int) (start uint64, alive bool, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if os.IsNotExist(err) || errors.Is(err, unix.ESRCH) {
-			return 0, false, true
-		}
-		kerr := unix.Kill(pid, 0) // no /proc: only the pid can be checked
-		return 0, kerr == nil || kerr == unix.EPERM, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, true, false
-	}
-	fields := bytes.Fields(b[i+2:])
-	if len(fields) < 20 {
-		return 0, true, false
-	}
-	if s := fields[0]; len(s) == 1 && (s[0] == 'Z' || s[0] == 'X' || s[0] == 'x') {
-		return 0, false, true
-	}
-	st, err := strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
-		return 0, true, false
-	}
-	return st, true, true
-}
-
-// startTolerance: how far (clock ticks) a recorded start time may be from
-// /proc's and still name the same process (qemu-user reports a guest's
-// own start time a few ticks late).
-const startTolerance = 100
 
 // alive reports whether the process pid, recorded with start time start
 // (0: unknown), still runs. Only proven death returns false.
@@ -118,13 +84,12 @@ func alive(pid, start uint32) bool {
 	if me, _ := self(); pid == me {
 		return true
 	}
-	st, running, ok := procStat(int(pid))
+	st, running, ok := procstat.Stat(int(pid))
 	if !running {
 		return false
 	}
 	if ok && start != 0 && st != 0 {
-		d := int32(uint32(st) - start)
-		if d < -startTolerance || d > startTolerance {
+		if !procstat.SameStart(uint32(st), start) {
 			return false // the pid was reused by another process
 		}
 	}

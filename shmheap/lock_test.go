@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ipckit/ipckit/posix"
+
+	"github.com/ipckit/ipckit/internal/procstat"
 )
 
 func lockMem(t *testing.T) *mem {
@@ -78,7 +80,7 @@ func TestPIDLockDeadOwner(t *testing.T) {
 		t.Skip(err)
 	}
 	pid := uint32(cmd.Process.Pid)
-	st, _, _ := procStat(int(pid))
+	st, _, _ := procstat.Stat(int(pid))
 	*m.u32(lkWord) = pid
 	*m.u32(lkStart) = uint32(st)
 	go func() { cmd.Wait() }()
